@@ -1,0 +1,41 @@
+# The two commands a newcomer runs: `make demo`, then `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+DEMO_SCALE ?= 0.02
+DEMO_RAW := warehouse/demo-raw
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test lint unit e2e clean
+
+# Idempotent: reinstalls only when requirements.txt or pyproject.toml change (~1 min once,
+# well under a second after that).
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Generate a small extract, build the warehouse from it through every gate, summarise it.
+demo: setup
+	rm -rf $(DEMO_RAW) $(DEMO_RAW).truth
+	$(BIN)/kequn generate --scale $(DEMO_SCALE) --out $(DEMO_RAW)
+	$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db warehouse/kequn.duckdb
+
+lint: setup
+	$(BIN)/ruff check kequn tests
+	$(BIN)/sqlfluff lint models macros tests analyses --processes 2
+
+# Every test: linters, then pytest (which runs dbt's unit, data and contract tests on
+# real builds of a hand-written fixture and a generated extract).
+test: setup lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf warehouse target logs

@@ -1,0 +1,60 @@
+"""The one command-line entry point: `kequn generate | land | build | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kequn", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a synthetic extract that follows the raw contract")
+    g.add_argument("--scale", type=float, default=0.01, help="1 = 100,000 clients (default 0.01)")
+    g.add_argument("--out", type=Path, required=True, help="extract directory to write")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--ref-date", type=_date, default=None,
+                   help="last day of history (default 2025-11-28; never 'today')")
+    g.add_argument("--truth", type=Path, default=None,
+                   help="ground-truth folder (default: <out>.truth beside the extract)")
+    g.add_argument("--append-day", action="store_true",
+                   help="add the next day's delivery files to an existing extract")
+    g.add_argument("--no-progress", action="store_true")
+
+    b = sub.add_parser("build", help="land an extract and build the warehouse from it")
+    b.add_argument("--raw-dir", type=Path, required=True, help="extract directory (contract)")
+    b.add_argument("--as-of", type=_date, default=None,
+                   help="as-of date (default: latest snapshot date in the data)")
+    b.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                   help="published DuckDB file (default warehouse/kequn.duckdb)")
+    b.add_argument("--full-refresh", action="store_true",
+                   help="re-land every file and rebuild incremental models from scratch")
+
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "generate":
+        from kequn.generate import run_generate
+
+        return run_generate(args)
+    if args.command == "build":
+        from kequn.build import run_build
+
+        return run_build(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
