@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--full-refresh", action="store_true",
                    help="re-land every file and rebuild incremental models from scratch")
 
+    la = sub.add_parser("land", help="land new raw files only (then run dbt yourself)")
+    la.add_argument("--raw-dir", type=Path, required=True)
+    la.add_argument("--landing-dir", type=Path, default=Path("warehouse/landing"))
+
+    s = sub.add_parser("summary", help="print what the published warehouse says")
+    s.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"))
+
     return p
 
 
@@ -53,6 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.build import run_build
 
         return run_build(args)
+    if args.command == "land":
+        from kequn.landing import LandingError, land
+
+        try:
+            print("\n".join(land(args.raw_dir, args.landing_dir).lines()))
+        except LandingError as exc:
+            print(f"kequn land: the extract breaks the contract: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "summary":
+        from kequn.summary import run_summary
+
+        return run_summary(args)
     return 2
 
 

@@ -89,7 +89,9 @@ def _file_columns(con: duckdb.DuckDBPyConnection, table: str, path: Path, kind: 
         rows = con.execute(f"describe select * from {_reader(path, kind)}").fetchall()
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
-        raise LandingError(f"{table}: file {path.name} is not valid {kind.upper()}: {first}") from exc
+        raise LandingError(
+            f"{table}: file {path.name} is not valid {kind.upper()}: {first}"
+        ) from exc
     return [r[0] for r in rows]
 
 
@@ -226,7 +228,8 @@ def land(
             report.rows_new += rows
             report.rows_total += rows
         if progress:
-            print(f"  landed {table}: {report.files_new} files, {report.rows_new:,} rows", flush=True)
+            print(f"  landed {table}: {report.files_new} files, {report.rows_new:,} rows",
+                  flush=True)
 
     if any(t.files_new for t in tables.values()):
         manifest["batches"] = batch_id
