@@ -27,6 +27,7 @@ demo: setup
 	rm -rf $(DEMO_RAW) $(DEMO_RAW).truth
 	$(BIN)/kequn generate --scale $(DEMO_SCALE) --out $(DEMO_RAW)
 	$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db warehouse/kequn.duckdb
+	$(BIN)/kequn summary --db warehouse/kequn.duckdb
 
 lint: setup
 	$(BIN)/ruff check kequn tests

@@ -53,7 +53,9 @@ class LandingReport:
         return sum(t.rows_new for t in self.tables.values())
 
     def lines(self) -> list[str]:
-        out = [f"landed batch {self.batch_id} from {self.raw_dir} in {self.seconds:.1f}s"]
+        head = (f"landed batch {self.batch_id}" if self.rows_new or any(
+            t.files_new for t in self.tables.values()) else "no new files")
+        out = [f"{head} from {self.raw_dir} in {self.seconds:.1f}s"]
         for t in self.tables.values():
             msg = (
                 f"  {t.table:<15} {t.files_new:>4} new of {t.files_total:>4} files, "
