@@ -47,6 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="print what the published warehouse says")
     s.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"))
 
+    bn = sub.add_parser("bench", help="time and size the pipeline against the least work "
+                        "any pipeline must do (see BENCHMARKS.md)")
+    bn.add_argument("--scale", type=float, required=True, help="1 = 100,000 clients")
+    bn.add_argument("--raw-dir", type=Path, default=None,
+                    help="extract to reuse if it holds this scale, else to generate "
+                         "(default <work>/raw)")
+    bn.add_argument("--work", type=Path, default=None,
+                    help="work folder: warehouse, landing, dbt target, logs "
+                         "(default warehouse/bench/scale-<S>)")
+    bn.add_argument("--out", type=Path, default=None,
+                    help="folder for scale-<S>.json and .png (default benchmarks/results)")
+    bn.add_argument("--memory-limit", default=None,
+                    help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
+
     return p
 
 
@@ -60,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.build import run_build
 
         return run_build(args)
+    if args.command == "bench":
+        from kequn.bench import run_bench
+
+        return run_bench(args)
     if args.command == "land":
         from kequn.landing import LandingError, land
 
