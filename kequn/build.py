@@ -1,41 +1,252 @@
-"""`kequn build`: land the extract, run dbt, print what happened."""
+"""`kequn build`: land → raw gate → dbt build → marts gate → publish (write–audit–publish).
+
+Every step writes into `<db dir>/builds/<run_id>/`; the warehouse at `--db` is replaced
+(one `os.replace`) only when every gate passed. On any failure the published warehouse is
+untouched and the failed build's database, dbt artefacts, GX results and report stay in
+the build folder, printed at the end. See kequn/publish.py for the layout.
+"""
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import json
+import os
 import sys
 import time
+import traceback
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from kequn import gates, publish, report
 from kequn.dbt import DbtError, dbt_env, run_dbt
 from kequn.landing import LandingError, land
+
+EXIT_CONTRACT = 2     # the extract breaks the contract (landing or raw gate)
+EXIT_FAILED = 1       # dbt, the marts gate or publishing failed
+
+
+class BuildFailed(Exception):
+    def __init__(self, step: str, message: str, code: int = EXIT_FAILED):
+        super().__init__(message)
+        self.step, self.code = step, code
+
+
+def _dbt_results(target: Path) -> dict[str, Any]:
+    path = target / "run_results.json"
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for r in doc.get("results", []):
+        uid = r.get("unique_id", "")
+        rows.append({
+            "unique_id": uid, "kind": uid.split(".", 1)[0], "status": r.get("status"),
+            "seconds": round(float(r.get("execution_time") or 0), 3),
+            "failures": r.get("failures"), "message": (r.get("message") or "")[:500],
+        })
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(row["kind"], {}).setdefault(str(row["status"]), 0)
+        counts[row["kind"]][str(row["status"])] += 1
+    return {"elapsed": doc.get("elapsed_time"), "results": rows, "counts": counts}
+
+
+def _reject_counts(db: Path) -> list[dict]:
+    import duckdb
+
+    out: list[dict] = []
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        return out
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_name like '%\\_rejected' escape '\\' order by 2").fetchall()
+        for schema, table in tables:
+            cols = {r[0] for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ?", [schema, table]).fetchall()}
+            reason = next((c for c in ("reject_reason", "_reject_reason") if c in cols), None)
+            column = next((c for c in ("reject_column", "_reject_column") if c in cols), None)
+            if reason is None:
+                n = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+                out.append({"model": table, "reason": "", "column": "", "rows": n})
+                continue
+            col_expr = f'"{column}"' if column else "''"
+            for r, c, n in con.execute(
+                    f'select "{reason}", {col_expr}, count(*) from "{schema}"."{table}" '
+                    "group by 1, 2 order by 3 desc").fetchall():
+                out.append({"model": table, "reason": r, "column": c, "rows": n})
+    except duckdb.Error:
+        pass
+    finally:
+        con.close()
+    return out
 
 
 def run_build(args: argparse.Namespace) -> int:
     db: Path = args.db.resolve()
-    home = db.parent
-    landing_dir = home / "landing"
-    home.mkdir(parents=True, exist_ok=True)
-    if args.full_refresh and landing_dir.exists():
-        shutil.rmtree(landing_dir)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    run_id = publish.new_run_id()
+    p = publish.paths_for(db, run_id)
+    full_refresh = bool(args.full_refresh)
+    overrides = {"max_reject_rate": getattr(args, "max_reject_rate", None)}
+    run: dict[str, Any] = {
+        "run_id": run_id, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "raw_dir": str(Path(args.raw_dir).resolve()), "db": str(db),
+        "build_dir": str(p.build_dir), "as_of": args.as_of.isoformat() if args.as_of else None,
+        "full_refresh": full_refresh, "steps": [], "gates": {}, "status": "running",
+    }
     start = time.perf_counter()
+
+    def step(name: str, seconds: float, status: str, detail: str = "") -> None:
+        run["steps"].append({"name": name, "seconds": round(seconds, 2), "status": status,
+                             "detail": detail})
+
+    exit_code = 0
     try:
-        report = land(args.raw_dir, landing_dir)
-    except LandingError as exc:
-        print(f"kequn build: the extract breaks the contract: {exc}", file=sys.stderr)
-        return 2
-    print("\n".join(report.lines()))
-    dbt_args = ["build"]
-    if args.as_of:
-        dbt_args += ["--vars", f"{{as_of_date: '{args.as_of.isoformat()}'}}"]
-    if args.full_refresh:
-        dbt_args.append("--full-refresh")
+        t = time.perf_counter()
+        publish.prepare(p, full_refresh=full_refresh)
+        step("prepare", time.perf_counter() - t, "ok",
+             "fresh database" if full_refresh or not p.build_db.exists()
+             else "copy of the published warehouse")
+        print(f"kequn build {run_id}: building in {p.build_dir}", flush=True)
+
+        t = time.perf_counter()
+        try:
+            landing = land(args.raw_dir, p.build_landing)
+        except LandingError as exc:
+            step("land", time.perf_counter() - t, "failed", str(exc))
+            raise BuildFailed("land", f"the extract breaks the contract: {exc}",
+                              EXIT_CONTRACT) from exc
+        print("\n".join(landing.lines()), flush=True)
+        run["landing"] = {name: {"files": tl.files_total, "new_files": tl.files_new,
+                                 "rows": tl.rows_total, "new_rows": tl.rows_new,
+                                 "extra_columns": sorted({c for cs in tl.extra_columns.values()
+                                                          for c in cs})}
+                          for name, tl in landing.tables.items()}
+        step("land", time.perf_counter() - t, "ok", f"{landing.rows_new:,} new rows")
+
+        thresholds = gates.load_thresholds(overrides)
+        run["thresholds"] = thresholds
+        t = time.perf_counter()
+        raw = gates.run_raw_gate(p.build_landing, p.build_dir, thresholds)
+        run["gates"]["raw"] = _gate_doc(raw)
+        print("\n".join(raw.lines()), flush=True)
+        step("raw gate", time.perf_counter() - t, "ok" if raw.success else "failed",
+             f"{raw.evaluated} expectations")
+        if not raw.success:
+            raise BuildFailed("raw gate", "the extract breaks the raw contract (dbt not run):\n"
+                              + "\n".join(f"  - {f.line()}" for f in raw.findings[:20]),
+                              EXIT_CONTRACT)
+
+        t = time.perf_counter()
+        dbt_args = ["build"]
+        if args.as_of:
+            dbt_args += ["--vars", f"{{as_of_date: '{args.as_of.isoformat()}'}}"]
+        if full_refresh:
+            dbt_args.append("--full-refresh")
+        write_status_step(p, "dbt build")
+        try:
+            with dbt_env(p.build_db, p.build_landing):
+                run_dbt(dbt_args, target_path=p.target)
+        except DbtError as exc:
+            run["dbt"] = _dbt_results(p.target)
+            step("dbt build", time.perf_counter() - t, "failed", str(exc)[:2000])
+            raise BuildFailed("dbt build", str(exc)) from exc
+        run["dbt"] = _dbt_results(p.target)
+        step("dbt build", time.perf_counter() - t, "ok", _dbt_summary(run["dbt"]))
+        print(f"dbt build passed: {_dbt_summary(run['dbt'])}", flush=True)
+
+        t = time.perf_counter()
+        write_status_step(p, "marts gate")
+        landed_rows = {name: tl.rows_total for name, tl in landing.tables.items()}
+        marts = gates.run_marts_gate(p.build_db, p.build_dir, thresholds, landed_rows)
+        run["gates"]["marts"] = _gate_doc(marts)
+        run["reconciliation"] = gates.read_reconciliation(p.build_db)
+        run["rejects"] = _reject_counts(p.build_db)
+        print("\n".join(marts.lines()), flush=True)
+        step("marts gate", time.perf_counter() - t, "ok" if marts.success else "failed",
+             f"{marts.evaluated} expectations")
+        if not marts.success:
+            raise BuildFailed("marts gate", "the built marts break the output contract:\n"
+                              + "\n".join(f"  - {f.line()}" for f in marts.findings[:20]))
+
+        t = time.perf_counter()
+        write_status_step(p, "publish")
+        try:
+            publish.publish(p, full_refresh=full_refresh)
+        except (publish.PublishError, OSError) as exc:
+            step("publish", time.perf_counter() - t, "failed", str(exc))
+            raise BuildFailed("publish", f"publishing failed: {exc}") from exc
+        step("publish", time.perf_counter() - t, "ok", f"os.replace -> {db}")
+        run["status"] = "published"
+    except BuildFailed as exc:
+        run["status"] = "failed"
+        run["failed_step"] = exc.step
+        run["error"] = str(exc)
+        exit_code = exc.code
+    except Exception as exc:  # noqa: BLE001 - a report must be written whatever happened
+        run["status"] = "failed"
+        run["failed_step"] = run["steps"][-1]["name"] if run["steps"] else "prepare"
+        run["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+        exit_code = EXIT_FAILED
+    run["seconds"] = round(time.perf_counter() - start, 2)
+    run["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return _finish(p, run, exit_code, args)
+
+
+def write_status_step(p: publish.BuildPaths, step_name: str) -> None:
+    publish.write_status(p, "running", step=step_name)
+
+
+def _gate_doc(g: gates.GateResult) -> dict[str, Any]:
+    return {
+        "success": g.success, "seconds": round(g.seconds, 2), "evaluated": g.evaluated,
+        "failed": len(g.findings), "error": g.error,
+        "data_docs": str(g.data_docs) if g.data_docs else None,
+        "findings": [{"asset": f.asset, "column": f.column, "expectation": f.expectation,
+                      "description": f.description, "observed": f.observed,
+                      "sample": f.sample[:10], "line": f.line()} for f in g.findings],
+        "results": g.results,
+    }
+
+
+def _dbt_summary(d: dict[str, Any]) -> str:
+    parts = []
+    for kind, counts in sorted(d.get("counts", {}).items()):
+        parts.append(f"{kind}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return "; ".join(parts) or "no run_results.json"
+
+
+def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
+            args: argparse.Namespace) -> int:
+    run["exit_code"] = exit_code
+    history = p.home / "gate_history.jsonl"
     try:
-        with dbt_env(db, landing_dir):
-            run_dbt(dbt_args)
-    except DbtError as exc:
-        print(f"kequn build: {exc}", file=sys.stderr)
-        return 1
-    print(f"built {db} in {time.perf_counter() - start:.1f}s")
-    return 0
+        report.append_history(history, run)
+        report.write_report(p.report, run, report.read_history(history))
+        run["report"] = str(p.report)
+    except Exception as exc:  # noqa: BLE001 - the build outcome matters more than its report
+        print(f"kequn build: could not write the report: {exc}", file=sys.stderr)
+    if p.build_dir.exists():
+        publish.write_status(p, run["status"], exit_code=exit_code,
+                             failed_step=run.get("failed_step"))
+    timings = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in run["steps"])
+    if run["status"] == "published":
+        removed = publish.cleanup(p.home, keep_published=getattr(args, "keep_builds", 3))
+        print(f"published {p.published_db} in {run['seconds']:.1f}s ({timings})")
+        print(f"report: {p.report}")
+        if removed:
+            print(f"removed {len(removed)} old build folder(s)")
+        return 0
+    print(f"kequn build FAILED at {run.get('failed_step')}: {run.get('error')}", file=sys.stderr)
+    state = ("unchanged" if p.published_db.exists() else "not created (no previous build)")
+    print(f"published warehouse {p.published_db}: {state}", file=sys.stderr)
+    print(f"failed build kept for inspection: {p.build_dir}", file=sys.stderr)
+    print(f"report: {p.report}", file=sys.stderr)
+    publish.cleanup(p.home, keep_published=getattr(args, "keep_builds", 3))
+    return exit_code or EXIT_FAILED
+

@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="published DuckDB file (default warehouse/kequn.duckdb)")
     b.add_argument("--full-refresh", action="store_true",
                    help="re-land every file and rebuild incremental models from scratch")
+    b.add_argument("--max-reject-rate", type=float, default=None,
+                   help="largest share of a raw table's rows that may be rejected "
+                        "(default: expectations/thresholds.yml)")
+    b.add_argument("--keep-builds", type=int, default=3,
+                   help="published build folders to keep under <db dir>/builds (default 3)")
 
     la = sub.add_parser("land", help="land new raw files only (then run dbt yourself)")
     la.add_argument("--raw-dir", type=Path, required=True)

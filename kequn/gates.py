@@ -790,10 +790,9 @@ def _collect(layer: str, cp_result, seconds: float) -> GateResult:
 def _build_context(work_dir: Path) -> Iterator[Any]:
     """A private copy of the committed context for one build (results and docs go there)."""
     root = work_dir / "gx_context"
-    if root.exists():
-        shutil.rmtree(root)
-    shutil.copytree(GX_DIR, root / "gx",
-                    ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
+    if not (root / "gx").exists():
+        shutil.copytree(GX_DIR, root / "gx",
+                        ignore=shutil.ignore_patterns("uncommitted", "__pycache__"))
     ctx = _context(root)
     yield ctx
 
@@ -808,6 +807,9 @@ def _run_checkpoint(layer: str, mem: MemoryDb, work_dir: Path,
         gate = _collect(layer, result, time.perf_counter() - start)
         docs = work_dir / "gx_context" / "gx" / "uncommitted" / "data_docs" / "local_site"
         if (docs / "index.html").exists():
+            from kequn.report import offline_data_docs
+
+            offline_data_docs(docs)
             gate.data_docs = docs / "index.html"
         # Close GX's engines so the attached warehouse is released before publishing.
         for ds in ctx.data_sources.all().values():
