@@ -1,0 +1,54 @@
+-- Every raw accounts row, typed, with the first rule it breaks (null when it passes).
+-- Master data: a bad attribute is nulled (listed in nulled_raw_values), not rejected.
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'accounts') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), for reject_value and nulled_raw_values
+        {{ blank_to_null('account_id') }} as account_id_raw,
+        {{ blank_to_null('account_type') }} as account_type_raw,
+        {{ blank_to_null('open_date') }} as open_date_raw,
+        {{ blank_to_null('status') }} as status_raw,
+        {{ blank_to_null('close_date') }} as close_date_raw,
+        {{ blank_to_null('updated_at') }} as updated_at_raw,
+        -- ids
+        {{ blank_to_null('account_id') }} as account_id,
+        {{ blank_to_null('client_id') }} as client_id,
+        -- codes
+        {{ normalize_code('account_type', 'account_type') }} as account_type,
+        {{ normalize_code('status', 'account_status') }} as status,
+        -- dates and timestamps
+        {{ parse_date('open_date') }} as open_date,
+        {{ parse_date('close_date') }} as close_date,
+        {{ parse_local_timestamp('updated_at') }} as updated_at,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ nulled_raw_values(['account_type', 'open_date', 'status', 'close_date', 'updated_at']) }}
+            as nulled_raw_values,
+        {{ reject_columns([
+            ['account_id_raw is null', 'missing_key', 'account_id'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

@@ -1,0 +1,58 @@
+-- Every raw app_events row, typed, with the first rule it breaks (null when it passes).
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'app_events') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), for reject_value
+        {{ blank_to_null('event_date') }} as event_date_raw,
+        {{ blank_to_null('client_id') }} as client_id_raw,
+        {{ blank_to_null('event_type') }} as event_type_raw,
+        {{ blank_to_null('device') }} as device_raw,
+        {{ blank_to_null('event_count') }} as event_count_raw,
+        -- ids
+        {{ blank_to_null('client_id') }} as client_id,
+        -- codes
+        {{ normalize_code('event_type', 'event_type') }} as event_type,
+        {{ normalize_code('device', 'device') }} as device,
+        -- numerics
+        {{ safe_integer('event_count') }} as event_count,
+        -- dates
+        {{ parse_date('event_date') }} as event_date,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ reject_columns([
+            ['event_date_raw is null', 'missing_key', 'event_date'],
+            ['client_id_raw is null', 'missing_key', 'client_id'],
+            ['event_type_raw is null', 'missing_key', 'event_type'],
+            ['device_raw is null', 'missing_key', 'device'],
+            ['event_date is null', 'unparseable_date', 'event_date'],
+            ['event_type is null', 'unknown_code', 'event_type'],
+            ['device is null', 'unknown_code', 'device'],
+            [is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
+            ['event_count is null', 'unparseable_number', 'event_count'],
+            ['event_count <= 0', 'non_positive_count', 'event_count'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

@@ -1,0 +1,53 @@
+-- Every raw balances row, typed, with the first rule it breaks (null when it passes).
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'balances') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), for reject_value
+        {{ blank_to_null('snapshot_date') }} as snapshot_date_raw,
+        {{ blank_to_null('account_id') }} as account_id_raw,
+        {{ blank_to_null('cash_balance') }} as cash_balance_raw,
+        {{ blank_to_null('margin_debt') }} as margin_debt_raw,
+        -- ids
+        {{ blank_to_null('account_id') }} as account_id,
+        -- dates
+        {{ parse_date('snapshot_date') }} as snapshot_date,
+        -- numerics (blank margin debt means none, as for non-margin accounts)
+        {{ safe_decimal('cash_balance') }} as cash_balance,
+        coalesce({{ safe_decimal('margin_debt') }}, case when {{ is_missing_number('margin_debt') }} then 0 end)
+            as margin_debt,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ reject_columns([
+            ['snapshot_date_raw is null', 'missing_key', 'snapshot_date'],
+            ['account_id_raw is null', 'missing_key', 'account_id'],
+            ['snapshot_date is null', 'unparseable_date', 'snapshot_date'],
+            [is_missing_number('cash_balance_raw'), 'missing_value', 'cash_balance'],
+            ['cash_balance is null', 'unparseable_number', 'cash_balance'],
+            ['margin_debt is null', 'unparseable_number', 'margin_debt'],
+            ['margin_debt < 0', 'negative_margin_debt', 'margin_debt'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

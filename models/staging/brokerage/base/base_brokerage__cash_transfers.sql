@@ -1,0 +1,55 @@
+-- Every raw cash_transfers row, typed, with the first rule it breaks (null when it passes).
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'cash_transfers') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), for reject_value
+        {{ blank_to_null('transfer_id') }} as transfer_id_raw,
+        {{ blank_to_null('transfer_time') }} as transfer_time_raw,
+        {{ blank_to_null('direction') }} as direction_raw,
+        {{ blank_to_null('amount') }} as amount_raw,
+        -- ids
+        {{ blank_to_null('transfer_id') }} as transfer_id,
+        {{ blank_to_null('account_id') }} as account_id,
+        -- codes
+        {{ normalize_code('direction', 'transfer_direction') }} as direction,
+        -- numerics
+        {{ safe_decimal('amount') }} as amount,
+        -- timestamps (local exchange time)
+        {{ parse_local_timestamp('transfer_time') }} as transferred_at,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ reject_columns([
+            ['transfer_id_raw is null', 'missing_key', 'transfer_id'],
+            ['transfer_time_raw is null', 'missing_value', 'transfer_time'],
+            ['transferred_at is null', 'unparseable_timestamp', 'transfer_time'],
+            ['direction_raw is null', 'missing_value', 'direction'],
+            ['direction is null', 'unknown_code', 'direction'],
+            [is_missing_number('amount_raw'), 'missing_value', 'amount'],
+            ['amount is null', 'unparseable_number', 'amount'],
+            ['amount <= 0', 'non_positive_amount', 'amount'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

@@ -1,0 +1,136 @@
+-- Every raw clients row, typed, PII decoded then hashed (name and phone never read), with
+-- the first rule it breaks (null when it passes).
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'clients') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null): for reject_value and nulled_raw_values, never PII
+        {{ blank_to_null('client_id') }} as client_id_raw,
+        {{ blank_to_null('updated_at') }} as updated_at_raw,
+        {{ blank_to_null('client_type') }} as client_type_raw,
+        {{ blank_to_null('gender') }} as gender_raw,
+        {{ blank_to_null('birth_date') }} as birth_date_raw,
+        {{ blank_to_null('occupation') }} as occupation_raw,
+        {{ blank_to_null('employer_industry') }} as employer_industry_raw,
+        {{ blank_to_null('employer_listed_board') }} as employer_listed_board_raw,
+        {{ blank_to_null('education') }} as education_raw,
+        {{ blank_to_null('marital_status') }} as marital_status_raw,
+        {{ blank_to_null('children_count') }} as children_count_raw,
+        {{ blank_to_null('youngest_child_birth_year') }} as youngest_child_birth_year_raw,
+        {{ blank_to_null('risk_level') }} as risk_level_raw,
+        {{ blank_to_null('risk_assessed_date') }} as risk_assessed_date_raw,
+        {{ blank_to_null('open_date') }} as open_date_raw,
+        {{ blank_to_null('open_channel') }} as open_channel_raw,
+        {{ blank_to_null('status') }} as status_raw,
+        {{ blank_to_null('close_date') }} as close_date_raw,
+        -- ids
+        {{ blank_to_null('client_id') }} as client_id,
+        {{ hash_pii('id_number') }} as person_key,
+        {{ id_number_status('id_number') }} as id_number_status,
+        {{ id_number_birth_date('id_number') }} as id_birth_date,
+        {{ id_number_gender('id_number') }} as id_gender,
+        -- codes (blank client_type means individual, per the contract)
+        case
+            when {{ blank_to_null('client_type') }} is null then 'individual'
+            else {{ normalize_code('client_type', 'client_type') }}
+        end as client_type,
+        {{ normalize_code('gender', 'gender') }} as field_gender,
+        {{ normalize_code('occupation', 'occupation') }} as occupation,
+        {{ normalize_code('employer_industry', 'industry') }} as employer_industry,
+        {{ normalize_code('employer_listed_board', 'listed_board') }} as employer_listed_board,
+        {{ normalize_code('education', 'education') }} as education,
+        {{ normalize_code('marital_status', 'marital_status') }} as marital_status,
+        {{ normalize_code('risk_level', 'risk_level') }} as risk_level,
+        {{ normalize_code('open_channel', 'open_channel') }} as open_channel,
+        {{ normalize_code('status', 'client_status') }} as status,
+        -- free text
+        {{ blank_to_null('employer_name') }} as employer_name,
+        {{ blank_to_null('job_title') }} as job_title,
+        {{ blank_to_null('branch_id') }} as branch_id,
+        {{ blank_to_null('city') }} as city,
+        -- numerics
+        {{ safe_integer('children_count') }} as children_count,
+        {{ safe_integer('youngest_child_birth_year') }} as youngest_child_birth_year,
+        -- dates and timestamps
+        {{ parse_date('birth_date') }} as field_birth_date,
+        {{ parse_date('risk_assessed_date') }} as risk_assessed_date,
+        {{ parse_date('open_date') }} as open_date,
+        {{ parse_date('close_date') }} as close_date,
+        {{ parse_local_timestamp('updated_at') }} as updated_at,
+        {{ parse_date('substr(_landed_at, 1, 10)') }} as _landed_date,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+birth_dates as (
+
+    select
+        *,
+        -- a valid ID wins; then the typed field; then a legacy 15-char ID (no checksum)
+        case
+            when id_number_status = 'valid' then id_birth_date
+            when field_birth_date is not null then field_birth_date
+            when id_number_status = 'legacy_15' then id_birth_date
+        end as candidate_birth_date,
+        case
+            when id_number_status = 'valid' then id_gender
+            when field_gender is not null then field_gender
+            when id_number_status = 'legacy_15' then id_gender
+        end as gender
+
+    from typed
+
+),
+
+derived as (
+
+    select
+        *,
+        case
+            when candidate_birth_date > _landed_date then 'future'
+            when candidate_birth_date <= {{ dbt.dateadd('year', -121, '_landed_date') }} then 'over_120'
+            when birth_date_raw is not null and field_birth_date is null then 'unparseable'
+            when id_number_status = 'valid' and field_birth_date <> id_birth_date then 'disagrees_with_id'
+        end as birth_date_issue
+
+    from birth_dates
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when birth_date_issue in ('future', 'over_120') then null
+            else candidate_birth_date
+        end as birth_date,
+        {{ nulled_raw_values([
+            'client_type', ['gender', 'field_gender'], 'occupation', 'employer_industry',
+            'employer_listed_board', 'education', 'marital_status', 'children_count',
+            'youngest_child_birth_year', 'risk_level', 'risk_assessed_date', 'open_date',
+            'open_channel', 'status', 'close_date',
+        ]) }} as nulled_raw_values,
+        {{ reject_columns([
+            ['client_id_raw is null', 'missing_key', 'client_id'],
+            ['updated_at_raw is null', 'missing_key', 'updated_at'],
+            ['updated_at is null', 'unparseable_timestamp', 'updated_at'],
+        ]) }}
+
+    from derived
+
+)
+
+select * from checked

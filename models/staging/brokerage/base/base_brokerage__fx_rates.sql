@@ -1,0 +1,48 @@
+-- Every raw fx_rates row, typed, with the first rule it breaks (null when it passes).
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'fx_rates') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), kept for reject_value
+        {{ blank_to_null('rate_date') }} as rate_date_raw,
+        {{ blank_to_null('currency') }} as currency_raw,
+        {{ blank_to_null('cny_per_unit') }} as cny_per_unit_raw,
+        -- typed
+        {{ parse_date('rate_date') }} as rate_date,
+        {{ normalize_code('currency', 'currency') }} as currency,
+        {{ safe_decimal('cny_per_unit') }} as cny_per_unit,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ reject_columns([
+            ['rate_date_raw is null', 'missing_key', 'rate_date'],
+            ['currency_raw is null', 'missing_key', 'currency'],
+            ['rate_date is null', 'unparseable_date', 'rate_date'],
+            ['currency is null', 'unknown_code', 'currency'],
+            [is_missing_number('cny_per_unit_raw'), 'missing_value', 'cny_per_unit'],
+            ['cny_per_unit is null', 'unparseable_number', 'cny_per_unit'],
+            ['cny_per_unit <= 0', 'non_positive_rate', 'cny_per_unit'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

@@ -1,0 +1,58 @@
+-- Every raw products row, typed, with the first rule it breaks (null when it passes).
+-- Master data: a bad attribute is nulled (listed in nulled_raw_values), not rejected.
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'products') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), for reject_value and nulled_raw_values
+        {{ blank_to_null('product_code') }} as product_code_raw,
+        {{ blank_to_null('product_type') }} as product_type_raw,
+        {{ blank_to_null('board') }} as board_raw,
+        {{ blank_to_null('risk_rating') }} as risk_rating_raw,
+        {{ blank_to_null('issuer_industry') }} as issuer_industry_raw,
+        {{ blank_to_null('currency') }} as currency_raw,
+        -- ids
+        upper({{ blank_to_null('product_code') }}) as product_code,
+        -- strings
+        {{ blank_to_null('product_name') }} as product_name,
+        -- codes (blank currency means CNY, per the contract)
+        {{ normalize_code('product_type', 'product_type') }} as product_type,
+        {{ normalize_code('board', 'listed_board') }} as board,
+        {{ normalize_code('risk_rating', 'risk_rating') }} as risk_rating,
+        {{ normalize_code('issuer_industry', 'industry') }} as issuer_industry,
+        case
+            when {{ blank_to_null('currency') }} is null then 'CNY'
+            else {{ normalize_code('currency', 'currency') }}
+        end as currency,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ dbt.safe_cast('substr(risk_rating, 2, 1)', dbt.type_int()) }} as risk_rating_rank,
+        {{ nulled_raw_values(['product_type', 'board', 'risk_rating', 'issuer_industry', 'currency']) }}
+            as nulled_raw_values,
+        {{ reject_columns([
+            ['product_code_raw is null', 'missing_key', 'product_code'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

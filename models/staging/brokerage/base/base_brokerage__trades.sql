@@ -1,0 +1,83 @@
+-- Every raw trades row (one row per version of a trade), typed, with the first rule it
+-- breaks (null when it passes).
+with
+
+source as (
+
+    select * from {{ source('brokerage', 'trades') }}
+
+),
+
+typed as (
+
+    select
+        -- raw text (blank as null), for reject_value
+        {{ blank_to_null('trade_id') }} as trade_id_raw,
+        {{ blank_to_null('trade_time') }} as trade_time_raw,
+        {{ blank_to_null('side') }} as side_raw,
+        {{ blank_to_null('quantity') }} as quantity_raw,
+        {{ blank_to_null('price') }} as price_raw,
+        {{ blank_to_null('amount') }} as amount_raw,
+        {{ blank_to_null('fee') }} as fee_raw,
+        {{ blank_to_null('channel') }} as channel_raw,
+        {{ blank_to_null('status') }} as status_raw,
+        {{ blank_to_null('updated_at') }} as updated_at_raw,
+        -- ids
+        {{ blank_to_null('trade_id') }} as trade_id,
+        {{ blank_to_null('account_id') }} as account_id,
+        upper({{ blank_to_null('product_code') }}) as product_code,
+        -- codes
+        {{ normalize_code('side', 'trade_side') }} as side,
+        {{ normalize_code('channel', 'trade_channel') }} as channel,
+        {{ normalize_code('status', 'trade_status') }} as status,
+        -- numerics (product currency)
+        {{ safe_decimal('quantity') }} as quantity,
+        {{ safe_decimal('price') }} as price,
+        {{ safe_decimal('amount') }} as amount_local,
+        {{ safe_decimal('fee') }} as fee_local,
+        -- timestamps (local exchange time)
+        {{ parse_local_timestamp('trade_time') }} as traded_at,
+        {{ parse_local_timestamp('updated_at') }} as updated_at,
+        -- lineage
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        {{ reject_columns([
+            ['trade_id_raw is null', 'missing_key', 'trade_id'],
+            ['status_raw is null', 'missing_value', 'status'],
+            ['status is null', 'unknown_code', 'status'],
+            ['trade_time_raw is null', 'missing_value', 'trade_time'],
+            ['traded_at is null', 'unparseable_timestamp', 'trade_time'],
+            ['updated_at_raw is not null and updated_at is null', 'unparseable_timestamp', 'updated_at'],
+            ['side_raw is null', 'missing_value', 'side'],
+            ['side is null', 'unknown_code', 'side'],
+            ['channel_raw is not null and channel is null', 'unknown_code', 'channel'],
+            [is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
+            ['quantity is null', 'unparseable_number', 'quantity'],
+            [is_missing_number('price_raw'), 'missing_value', 'price'],
+            ['price is null', 'unparseable_number', 'price'],
+            [is_missing_number('amount_raw'), 'missing_value', 'amount'],
+            ['amount_local is null', 'unparseable_number', 'amount'],
+            ['not ' ~ is_missing_number('fee_raw') ~ ' and fee_local is null', 'unparseable_number', 'fee'],
+            ['quantity < 0', 'negative_quantity', 'quantity'],
+            ['price < 0', 'negative_price', 'price'],
+            ['amount_local < 0', 'negative_amount', 'amount'],
+            ["status = 'filled' and price = 0", 'zero_price', 'price'],
+            ["status = 'filled' and side in ('buy', 'sell') and abs(amount_local - quantity * price) > "
+                ~ var('trade_amount_tolerance') ~ " * quantity * price", 'amount_mismatch', 'amount'],
+        ]) }}
+
+    from typed
+
+)
+
+select * from checked

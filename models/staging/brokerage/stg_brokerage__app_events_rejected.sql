@@ -1,0 +1,29 @@
+with
+
+base as (
+
+    select * from {{ ref('base_brokerage__app_events') }}
+
+),
+
+final as (
+
+    select
+        -- the key(s) as delivered (raw text: they may not parse)
+        event_date_raw as event_date,
+        client_id_raw as client_id,
+        event_type_raw as event_type,
+        device_raw as device,
+        _reject_reason as reject_reason,
+        _reject_column as reject_column,
+        _reject_value as reject_value,
+        _source_file,
+        _row_in_file,
+        _batch_id
+
+    from base
+    where _reject_reason is not null
+
+)
+
+select * from final
