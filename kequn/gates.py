@@ -151,6 +151,7 @@ def _parse_rate_query(column: str, kind: str) -> str:
     else:
         bad = "try_cast(replace(value, ',', '') as double) is null"
     limit = _param(f"max_unparseable_share_{kind}")
+    small = _param("min_rows_for_rates")
     return f"""with filled as (
     select trim({column}) as value from {{batch}} where nullif(trim({column}), '') is not null
 ),
@@ -160,6 +161,7 @@ select '{column}' as column_name, value as offending_value, count(*) as rows_wit
     any_value(totals.bad_rows) as bad_rows, any_value(totals.filled_rows) as filled_rows
 from bad, totals
 where totals.bad_rows > totals.filled_rows * {limit}
+    and (totals.filled_rows >= {small} or totals.bad_rows = totals.filled_rows)
 group by value
 order by rows_with_value desc
 limit 20"""
@@ -168,6 +170,7 @@ limit 20"""
 def _code_query(column: str, domain: str) -> str:
     key = f"lower(replace(replace(trim({column}), ' ', ''), '　', ''))"
     limit = _param("max_unknown_code_share")
+    small = _param("min_rows_for_rates")
     return f"""with filled as (
     select {key} as value from {{batch}} where nullif(trim({column}), '') is not null
 ),
@@ -178,6 +181,7 @@ select '{column}' as column_name, value as offending_value, count(*) as rows_wit
     any_value(totals.bad_rows) as bad_rows, any_value(totals.filled_rows) as filled_rows
 from bad, totals
 where totals.bad_rows > totals.filled_rows * {limit}
+    and (totals.filled_rows >= {small} or totals.bad_rows = totals.filled_rows)
     and exists (select 1 from known)
 group by value
 order by rows_with_value desc
@@ -189,11 +193,13 @@ def _key_query(keys: list[str]) -> str:
     cols = ", ".join(f"count(*) filter (where nullif(trim({k}), '') is null) as null_{k}"
                      for k in keys)
     limit = _param("max_null_key_share")
+    small = _param("min_rows_for_rates")
     return f"""with counts as (
     select count(*) as total_rows, count(*) filter (where {cond}) as rows_missing_a_key, {cols}
     from {{batch}}
 )
-select * from counts where rows_missing_a_key > total_rows * {limit}"""
+select * from counts where rows_missing_a_key > total_rows * {limit}
+    and (total_rows >= {small} or rows_missing_a_key = total_rows)"""
 
 
 def raw_expectations(table: str) -> list:
@@ -376,13 +382,15 @@ def marts_expectations() -> dict[str, list]:
             "select table_name, raw_rows, rejected_rows, "
             "round(rejected_rows / nullif(raw_rows, 0), 4) as reject_rate, "
             f"{_param('max_reject_rate')} as limit_rate from {{batch}} "
-            f"where rejected_rows > raw_rows * {_param('max_reject_rate')}"),
+            f"where rejected_rows > raw_rows * {_param('max_reject_rate')} "
+            f"and (raw_rows >= {_param('min_rows_for_rates')} or rejected_rows = raw_rows)"),
           description="reject rate per table <= max_reject_rate (thresholds.yml, --max-reject-rate)"),
         U(unexpected_rows_query=(
             "select table_name, loaded_rows, orphan_rows, "
             "round(orphan_rows / nullif(loaded_rows, 0), 4) as orphan_rate, "
             f"{_param('max_orphan_rate')} as limit_rate from {{batch}} "
-            f"where orphan_rows > loaded_rows * {_param('max_orphan_rate')}"),
+            f"where orphan_rows > loaded_rows * {_param('max_orphan_rate')} "
+            f"and (loaded_rows >= {_param('min_rows_for_rates')} or orphan_rows = loaded_rows)"),
           description="orphan rate per table (unknown account/client/product) <= max_orphan_rate"),
         U(unexpected_rows_query=(
             "select table_name, loaded_rows from {batch} "
@@ -604,7 +612,7 @@ def _group_catalogue(mem: MemoryDb, db: Path | None) -> list[str]:
         for (table,) in mem.rows(
                 "select table_name from information_schema.columns where table_catalog = 'wh' "
                 "and table_schema = 'rules' and column_name = 'group_code' "
-                "and table_name like '%group%' order by 1"):
+                "and table_name like '%group%' order by table_name <> 'rule_groups', 1"):
             codes = [r[0] for r in mem.rows(f'select distinct group_code from wh.rules."{table}" '
                                             "where group_code is not null")]
             if codes:
