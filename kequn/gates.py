@@ -49,7 +49,8 @@ RAW_URL_VAR = "KEQUN_GX_RAW_URL"
 MARTS_URL_VAR = "KEQUN_GX_MARTS_URL"
 PII_COLUMN_NAMES = ("name", "phone", "id_number")
 # 18-char PRC resident ID (area, YYYYMMDD birth date, sequence, check char) and CN mobile.
-ID_PATTERN = r"^[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$"
+ID_PATTERN = (r"^[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
+              r"[0-9]{3}[0-9Xx]$")
 MOBILE_PATTERN = r"^(\+?86)?1[3-9][0-9]{9}$"
 
 # ---------------------------------------------------------------------------------------
@@ -156,7 +157,9 @@ def _parse_rate_query(column: str, kind: str) -> str:
     select trim({column}) as value from {{batch}} where nullif(trim({column}), '') is not null
 ),
 bad as (select value from filled where {bad}),
-totals as (select (select count(*) from bad) as bad_rows, (select count(*) from filled) as filled_rows)
+totals as (
+    select (select count(*) from bad) as bad_rows, (select count(*) from filled) as filled_rows
+)
 select '{column}' as column_name, value as offending_value, count(*) as rows_with_value,
     any_value(totals.bad_rows) as bad_rows, any_value(totals.filled_rows) as filled_rows
 from bad, totals
@@ -176,7 +179,9 @@ def _code_query(column: str, domain: str) -> str:
 ),
 known as (select raw_value from code_variants where domain = '{domain}'),
 bad as (select value from filled where value not in (select raw_value from known)),
-totals as (select (select count(*) from bad) as bad_rows, (select count(*) from filled) as filled_rows)
+totals as (
+    select (select count(*) from bad) as bad_rows, (select count(*) from filled) as filled_rows
+)
 select '{column}' as column_name, value as offending_value, count(*) as rows_with_value,
     any_value(totals.bad_rows) as bad_rows, any_value(totals.filled_rows) as filled_rows
 from bad, totals
@@ -316,10 +321,12 @@ def marts_expectations() -> dict[str, list]:
             "where r.risk_rating is null "
             "or (coalesce(s.needs_risk_assessment, true) and r.risk_rating <> 'R1') "
             "or (not coalesce(s.needs_risk_assessment, true) and (c.risk_level is null or "
-            "try_cast(substr(r.risk_rating, 2) as int) > try_cast(substr(c.risk_level, 2) as int))) "
+            "try_cast(substr(r.risk_rating, 2) as int) > "
+            "try_cast(substr(c.risk_level, 2) as int))) "
             "limit 20"),
           description="suitability (投资者适当性): a product's risk rating never exceeds the "
-                      "client's level (C1->R1 .. C5->R5); clients needing an assessment get R1 only"),
+                      "client's level (C1->R1 .. C5->R5); clients needing an assessment get "
+                      "R1 only"),
         U(unexpected_rows_query=(
             "select r.client_id from {batch} as r left join client_segments as s "
             "using (client_id) where s.client_id is null limit 20"),
@@ -384,7 +391,8 @@ def marts_expectations() -> dict[str, list]:
             f"{_param('max_reject_rate')} as limit_rate from {{batch}} "
             f"where rejected_rows > raw_rows * {_param('max_reject_rate')} "
             f"and (raw_rows >= {_param('min_rows_for_rates')} or rejected_rows = raw_rows)"),
-          description="reject rate per table <= max_reject_rate (thresholds.yml, --max-reject-rate)"),
+          description="reject rate per table <= max_reject_rate "
+                      "(thresholds.yml, --max-reject-rate)"),
         U(unexpected_rows_query=(
             "select table_name, loaded_rows, orphan_rows, "
             "round(orphan_rows / nullif(loaded_rows, 0), 4) as orphan_rate, "
@@ -571,7 +579,8 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int]) 
         else:
             if db is not None:
                 missing.append(mart)
-            stmts.append(f"create or replace view {mart} as select null as missing_mart where false")
+            stmts.append(f"create or replace view {mart} as "
+                         "select null as missing_mart where false")
     stmts.append(
         "create or replace view warehouse_columns as select table_catalog, table_schema, "
         "table_name, column_name, data_type from information_schema.columns "

@@ -21,8 +21,9 @@ from typing import Any
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC",sans-serif;
 margin:24px auto;max-width:1200px;color:#1f2328;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;
-padding-bottom:4px}table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:13px}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.muted{color:#656d76}
@@ -87,7 +88,8 @@ def _table(rows: list[dict], cols: list[str], *, numeric: set[str] | None = None
     for r in rows:
         cls = ' class="bad"' if bad and bad(r) else ""
         cells = "".join(
-            f'<td class="n">{_e(_fmt(r.get(c)))}</td>' if c in numeric else f"<td>{_e(r.get(c))}</td>"
+            f'<td class="n">{_e(_fmt(r.get(c)))}</td>' if c in numeric
+            else f"<td>{_e(r.get(c))}</td>"
             for c in cols)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
@@ -134,8 +136,9 @@ def write_report(path: Path, run: dict[str, Any], history: list[dict]) -> Path:
         width = int(300 * s["seconds"] / total)
         cls = "ok" if s["status"] == "ok" else "fail"
         rows.append(f"<tr><td>{_e(s['name'])}</td><td class={cls}>{_e(s['status'])}</td>"
-                    f"<td class=n>{s['seconds']:.2f}</td><td class=n>{100 * s['seconds'] / total:.0f}%"
-                    f"</td><td><span class=bar style='width:{width}px'></span></td>"
+                    f"<td class=n>{s['seconds']:.2f}</td>"
+                    f"<td class=n>{100 * s['seconds'] / total:.0f}%</td>"
+                    f"<td><span class=bar style='width:{width}px'></span></td>"
                     f"<td>{_e(s.get('detail', '')[:300])}</td></tr>")
     parts.append("<h2>Steps</h2><table><tr><th>step</th><th>status</th><th>seconds</th>"
                  "<th>share</th><th></th><th>detail</th></tr>" + "".join(rows) + "</table>")

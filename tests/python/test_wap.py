@@ -1,0 +1,240 @@
+"""Write–audit–publish, end to end: real `kequn build` runs on broken copies of a small extract.
+
+Every failing case must exit non-zero with a message naming what broke, keep the failed
+build folder, and leave the published warehouse byte-for-byte unchanged. One good
+warehouse is built once per session (conftest `handwritten_build`); each test works on its
+own copy of that warehouse folder so the cases cannot disturb each other.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import FIXTURES, isolated_env, kequn
+
+from kequn import PROJECT_DIR
+
+pytestmark = pytest.mark.slow
+EXTRACT = FIXTURES / "handwritten_extract"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def home(handwritten_build: Path, tmp_path: Path) -> Path:
+    """A private copy of the published warehouse folder (DB + landing + history)."""
+    src = handwritten_build.parent
+    dst = tmp_path / "wh"
+    dst.mkdir()
+    shutil.copy2(handwritten_build, dst / handwritten_build.name)
+    shutil.copytree(src / "landing", dst / "landing")
+    if (src / "gate_history.jsonl").exists():
+        shutil.copy2(src / "gate_history.jsonl", dst / "gate_history.jsonl")
+    return dst / handwritten_build.name
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Path:
+    out = tmp_path / "raw"
+    shutil.copytree(EXTRACT, out)
+    return out
+
+
+def build(raw_dir: Path, db: Path, *extra: str) -> subprocess.CompletedProcess:
+    return kequn("build", "--raw-dir", str(raw_dir), "--db", str(db), *extra,
+                 env=isolated_env(db.parent), check=False)
+
+
+def assert_failed_cleanly(proc: subprocess.CompletedProcess, db: Path, before: str,
+                          *needles: str, code: int | None = None) -> Path:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    if code is not None:
+        assert proc.returncode == code, out[-4000:]
+    for needle in needles:
+        assert needle in out, f"{needle!r} not in output:\n{out[-4000:]}"
+    assert sha256(db) == before, "the published warehouse changed"
+    assert "published warehouse" in proc.stderr and "unchanged" in proc.stderr
+    kept = [line.split(": ", 1)[1] for line in proc.stderr.splitlines()
+            if line.startswith("failed build kept for inspection: ")]
+    assert kept and Path(kept[0]).is_dir()
+    status = json.loads((Path(kept[0]) / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert (Path(kept[0]) / "report.html").exists()
+    with duckdb.connect(str(db), read_only=True) as con:   # still readable
+        assert con.execute("select count(*) from marts.client_segments").fetchone()[0] > 0
+    return Path(kept[0])
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]
+
+
+def test_missing_required_column_stops_before_dbt(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    header, rows = read_csv(raw / "trades" / "trades_2025-11-27.csv")
+    i = header.index("price")
+    write_csv(raw / "trades" / "trades_2099-01-01.csv",
+              header[:i] + header[i + 1:], [r[:i] + r[i + 1:] for r in rows])
+    proc = build(raw, home)
+    kept = assert_failed_cleanly(proc, home, before, "trades", "price", "lacks required column",
+                                 code=2)
+    assert not (kept / "target").exists(), "dbt must not run on a contract breach"
+
+
+def test_empty_table_folder_fails_row_count_gate(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    for f in (raw / "products").iterdir():
+        f.unlink()
+    proc = build(raw, home, "--full-refresh")
+    kept = assert_failed_cleanly(proc, home, before, "raw gate FAILED", "products",
+                                 "expect_table_row_count_to_be_between", code=2)
+    assert not (kept / "target").exists()
+
+
+def test_file_that_is_not_parquet(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    (raw / "trades" / "trades_2099-01-01.parquet").write_bytes(b"PAR1 this is not parquet\n")
+    proc = build(raw, home)
+    assert_failed_cleanly(proc, home, before, "trades", "trades_2099-01-01.parquet",
+                          "not valid PARQUET", code=2)
+
+
+def test_file_that_is_not_csv(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    (raw / "accounts" / "accounts_2099-01-01.csv").write_bytes(
+        b'account_id,client_id\n"A9,"unterminated\n\x00\x01\x02,\n')
+    proc = build(raw, home)
+    assert_failed_cleanly(proc, home, before, "accounts", "accounts_2099-01-01.csv", code=2)
+
+
+def test_column_full_of_unparseable_dates(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    for f in (raw / "accounts").glob("*.csv"):
+        header, rows = read_csv(f)
+        i = header.index("open_date")
+        for r in rows:
+            r[i] = "someday"
+        write_csv(f, header, rows)
+    proc = build(raw, home, "--full-refresh")
+    assert_failed_cleanly(proc, home, before, "raw gate FAILED", "accounts.open_date",
+                          "someday", code=2)
+
+
+def test_file_redelivered_twice_is_counted_as_duplicates(home: Path, raw: Path) -> None:
+    before_hash = sha256(home)
+    with duckdb.connect(str(home), read_only=True) as con:
+        before = {r[0]: r[1:] for r in con.execute(
+            "select table_name, raw_rows, loaded_rows, duplicate_rows, rejected_rows "
+            "from marts.dq_reconciliation").fetchall()}
+    src = raw / "trades" / "trades_2025-11-27.csv"
+    n = len(read_csv(src)[1])
+    shutil.copy2(src, raw / "trades" / "trades_2025-11-27_resent.csv")
+    # A reader that holds the published file open during the whole build.
+    reader = duckdb.connect(str(home), read_only=True)
+    try:
+        proc = build(raw, home)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert reader.execute("select count(*) from marts.dq_reconciliation").fetchone()[0] > 0
+    finally:
+        reader.close()
+    assert sha256(home) != before_hash
+    assert "report: " in proc.stdout
+    with duckdb.connect(str(home), read_only=True) as con:
+        after = {r[0]: r[1:] for r in con.execute(
+            "select table_name, raw_rows, loaded_rows, duplicate_rows, rejected_rows "
+            "from marts.dq_reconciliation").fetchall()}
+    raw_b, loaded_b, dup_b, rej_b = before["trades"]
+    raw_a, loaded_a, dup_a, rej_a = after["trades"]
+    assert raw_a == raw_b + n
+    assert loaded_a == loaded_b
+    assert dup_a > dup_b
+    assert (dup_a - dup_b) + (rej_a - rej_b) == n
+    history = (home.parent / "gate_history.jsonl").read_text().splitlines()
+    assert json.loads(history[-1])["status"] == "published"
+
+
+def test_most_trades_are_orphans_fails_marts_gate(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    header = read_csv(raw / "trades" / "trades_2025-11-27.csv")[0]
+    rows = []
+    for k in range(300):
+        row = {"trade_id": f"TORPH{k:05d}", "account_id": f"A_UNKNOWN_{k}",
+               "product_code": "600519.SH", "trade_time": "2025-11-27 11:00:00", "side": "B",
+               "quantity": "100", "price": "1600", "amount": "160000", "fee": "5",
+               "channel": "app", "status": "filled", "updated_at": "2025-11-27 11:00:00"}
+        rows.append([row[c] for c in header])
+    write_csv(raw / "trades" / "trades_2099-01-01.csv", header, rows)
+    proc = build(raw, home)
+    kept = assert_failed_cleanly(proc, home, before, "marts gate FAILED", "dq_reconciliation",
+                                 "orphan", code=1)
+    assert (kept / "kequn.duckdb").exists(), "the failed build's database is kept"
+    assert (kept / "target" / "run_results.json").exists()
+
+
+def test_kill_during_dbt_build_leaves_published_warehouse(home: Path, raw: Path) -> None:
+    before = sha256(home)
+    landing_manifest = (home.parent / "landing" / "_manifest.json").read_bytes()
+    src = raw / "trades" / "trades_2025-11-27.csv"
+    shutil.copy2(src, raw / "trades" / "trades_2025-11-27_resent.csv")
+    env = {**os.environ, "DO_NOT_TRACK": "1", **isolated_env(home.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kequn.cli", "build", "--raw-dir", str(raw), "--db", str(home)],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        status_path = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = sorted((home.parent / "builds").glob("*/status.json"))
+            for f in found:
+                try:
+                    doc = json.loads(f.read_text())
+                except ValueError:
+                    continue
+                if doc.get("pid") == proc.pid and doc.get("step") == "dbt build":
+                    status_path = f
+            if status_path:
+                break
+            time.sleep(0.05)
+        assert status_path is not None and proc.poll() is None, "never reached dbt build"
+        time.sleep(1.5)    # well inside dbt's run
+        assert proc.poll() is None, "build finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert sha256(home) == before
+    assert (home.parent / "landing" / "_manifest.json").read_bytes() == landing_manifest
+    assert json.loads(status_path.read_text())["state"] == "running"   # left for inspection
+    with duckdb.connect(str(home), read_only=True) as con:
+        assert con.execute("select count(*) from marts.client_segments").fetchone()[0] > 0
+    # The next build recovers: it publishes, and the killed build folder is kept.
+    again = build(raw, home)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert sha256(home) != before
+    assert status_path.parent.is_dir()
