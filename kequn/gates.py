@@ -640,6 +640,15 @@ def _context(root: Path):
     return gx.get_context(mode="file", project_root_dir=str(root))
 
 
+def _signature(exps: list) -> list[tuple]:
+    out = []
+    for e in exps:
+        cfg = e.configuration.to_json_dict()
+        out.append((cfg["type"], json.dumps(cfg["kwargs"], sort_keys=True, default=str),
+                    getattr(e, "description", None) or ""))
+    return out
+
+
 def sync(root: Path = EXPECTATIONS_DIR) -> Path:
     """(Re)write suites, validation definitions and checkpoints as JSON under <root>/gx/."""
     import great_expectations as gx
@@ -675,15 +684,17 @@ def sync(root: Path = EXPECTATIONS_DIR) -> Path:
                 name = f"{layer}.{asset_name}"
                 try:
                     suite = ctx.suites.get(name)
-                    for old in list(suite.expectations):
-                        suite.delete_expectation(old)
                 except Exception:
                     suite = ctx.suites.add(gx.ExpectationSuite(name=name))
-                suite.meta["layer"] = layer
-                suite.meta["asset"] = asset_name
-                for e in exps:
-                    suite.add_expectation(e)
-                suite.save()
+                if _signature(suite.expectations) != _signature(exps):
+                    # Changed suites only, so unchanged files (and their ids) stay put.
+                    for old in list(suite.expectations):
+                        suite.delete_expectation(old)
+                    suite.meta["layer"] = layer
+                    suite.meta["asset"] = asset_name
+                    for e in exps:
+                        suite.add_expectation(e)
+                    suite.save()
                 vds.append(ctx.validation_definitions.add_or_update(
                     gx.ValidationDefinition(name=name, data=bd, suite=suite)))
             ctx.checkpoints.add_or_update(gx.Checkpoint(
