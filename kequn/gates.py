@@ -670,7 +670,10 @@ def sync(root: Path = EXPECTATIONS_DIR) -> Path:
             "marts": ("${" + MARTS_URL_VAR + "}", marts_expectations()),
         }
         for layer, (url, suites) in layers.items():
-            ds = ctx.data_sources.add_or_update_sql(layer, connection_string=url)
+            try:
+                ds = ctx.data_sources.get(layer)
+            except (KeyError, LookupError, ValueError):
+                ds = ctx.data_sources.add_sql(layer, connection_string=url)
             vds = []
             for asset_name, exps in suites.items():
                 try:
