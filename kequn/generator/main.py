@@ -1,0 +1,355 @@
+"""`kequn generate`: write a synthetic extract that follows the raw contract, plus its truth."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kequn.generator import activity as act
+from kequn.generator import tables as tb
+from kequn.generator.common import (
+    CHUNK,
+    DEFAULT_REF,
+    EDUCATION,
+    INDUSTRIES,
+    NO_BIRTH,
+    OCCUPATIONS,
+    dates,
+    num,
+    rng_for,
+    to_date,
+)
+from kequn.generator.population import ARCHETYPES, KIND_NAMES, Pop, make_population
+from kequn.generator.truth import (
+    age_years,
+    boundary_sensitive,
+    group_flags,
+    group_strings,
+    lifecycle,
+)
+from kequn.generator.world import (
+    Calendar,
+    build_products,
+    fx_paths,
+    price_paths,
+    products_table,
+)
+
+TABLES = ("clients", "accounts", "products", "fx_rates", "holdings", "balances", "trades",
+          "cash_transfers", "app_events")
+
+
+def progress(iterable, enabled: bool, **kw):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, file=sys.stderr, **kw)
+
+
+def file_names(cal: Calendar) -> dict[str, list[str]]:
+    """Delivery file names per table: history as Parquet, the latest month as daily CSV."""
+    def ext(name: str) -> str:
+        return name + (".csv" if len(name) == 10 and name >= str(to_date(cal.ref_month_start))
+                       else ".parquet")
+
+    ev = [ext(n) for n in cal.event_files]
+    snaps = [ext(n) for n in cal.snapshot_names()]
+    resend = str(to_date(cal.resend_day)) + "_resend.csv" if cal.resend_day > 0 else "resend.csv"
+    return {"clients": ev, "accounts": ev, "trades": ev, "cash_transfers": ev, "app_events": ev,
+            "fx_rates": ev, "holdings": snaps + [resend], "balances": snaps + [resend]}
+
+
+def extra_columns(names: dict[str, list[str]], cal: Calendar) -> dict:
+    """Files delivered after a source-system upgrade: one extra column each."""
+    nd = len(cal.daily)
+    daily = lambda t, k: names[t][1 + len(cal.history_months) + min(k, nd - 1)]  # noqa: E731
+    return {
+        ("trades", daily("trades", 11)): ("source_system", ["CTP", "KCBP", "HS-UF2"]),
+        ("clients", daily("clients", 6)): ("kyc_flag", ["Y", "N", ""]),
+        ("holdings", names["holdings"][len(cal.month_ends) - 6]): ("batch_no", ["B0417"]),
+        ("app_events", names["app_events"][len(cal.history_months) - 2]): (
+            "app_version", ["8.2.0", "8.3.1", "9.0.0"]),
+    }
+
+
+def _count_by(c: np.ndarray, n: int, weights=None) -> np.ndarray:
+    return np.bincount(c, weights, minlength=n)
+
+
+def _max_by(c: np.ndarray, v: np.ndarray, n: int, empty: int = -1) -> np.ndarray:
+    out = np.full(n, empty, np.int64)
+    np.maximum.at(out, c, v)
+    return out
+
+
+def pop_table(pop: Pop) -> pa.Table:
+    return pa.table({f.name: getattr(pop, f.name) for f in fields(Pop)})
+
+
+def pop_from_table(t: pa.Table) -> Pop:
+    return Pop(**{f.name: t[f.name].to_numpy() for f in fields(Pop)})
+
+
+def truth_rows(pop: Pop, as_of: int, *, total_assets, ever_funded, has_trade, last_trade,
+               last_login, trades_90d, closed, restricted_star, dirt_text) -> pa.Table:
+    ind = pop.ctype == 0
+    flags = group_flags(birth=pop.birth, male=pop.male, occ=pop.occ, industry=pop.industry,
+                        board=pop.board, title=pop.title, edu=pop.edu, children=pop.children,
+                        child_year=pop.child_year, restricted_star=restricted_star,
+                        individual=ind, as_of=as_of)
+    codes, primary = group_strings(flags)
+    life = lifecycle(closed=closed, ever_funded=ever_funded, total_assets=total_assets,
+                     has_trade=has_trade, last_trade=last_trade, last_login=last_login,
+                     open_day=pop.open_day, as_of=as_of)
+    bsens = boundary_sensitive(has_trade=has_trade, last_trade=last_trade,
+                               last_login=last_login, as_of=as_of)
+    n = pop.n
+    nulls = pa.nulls(n, pa.string())
+
+    def opt(values, mask):
+        return pa.array(np.where(mask, values, None).tolist(), pa.string())
+
+    return pa.table({
+        "client_id": tb.client_ids(pop.g),
+        "client_type": pa.array(np.array(["individual", "institution", "test"])[pop.ctype]),
+        "birth_date": pa.array(np.where(ind, pop.birth, 0).astype("datetime64[D]"),
+                               mask=~ind).cast(pa.date32()),
+        "gender": opt(np.where(pop.male, "M", "F"), ind),
+        "occupation": opt(np.array(OCCUPATIONS + ("",), object)[pop.occ], ind & (pop.occ >= 0)),
+        "age": pa.array(age_years(np.where(ind, pop.birth, NO_BIRTH), as_of), mask=~ind),
+        "planted_groups": opt(codes, ind),
+        "planted_primary_group": opt(primary, ind),
+        "planted_lifecycle": opt(life, ind),
+        "is_churner": pa.array(np.isin(pop.kind, [2, 3])),
+        "churn_phase": opt(np.array(KIND_NAMES, object)[pop.kind], np.isin(pop.kind, [2, 3])),
+        "planned_story": pa.array(np.array(KIND_NAMES, object)[pop.kind].tolist()),
+        "archetype": pa.array(np.array(ARCHETYPES, object)[pop.arche].tolist()),
+        "dirt_affecting_segmentation": pa.array(dirt_text.tolist(), pa.string()),
+        "boundary_sensitive": pa.array(bsens),
+        "total_assets": pa.array(np.round(total_assets, 2)),
+        "trades_90d": pa.array(trades_90d.astype(np.int64)),
+        "last_trade_date": pa.array(np.where(has_trade, last_trade, 0).astype("datetime64[D]"),
+                                    mask=~has_trade).cast(pa.date32()),
+        "last_login_date": pa.array(np.maximum(last_login, 0).astype("datetime64[D]"),
+                                    mask=last_login < 0).cast(pa.date32()),
+        "ever_funded": pa.array(ever_funded),
+        "open_date": pa.array(pop.open_day.astype("datetime64[D]")).cast(pa.date32()),
+        "open_channel": opt(np.array(
+            ("app", "branch", "partner_bank", "campus_event", "community_event",
+             "senior_university", "mom_community", "social_media", "chamber_of_commerce",
+             "tech_park", "referral", ""), object)[pop.open_channel], pop.open_channel >= 0),
+        "employer_industry": opt(np.array(INDUSTRIES + ("",), object)[pop.industry],
+                                 pop.industry >= 0),
+        "employer_listed_board": opt(np.array(("main", "star", "chinext", "bse", "hk", ""),
+                                              object)[pop.board], pop.board >= 0),
+        "exec_job_title": pa.array(pop.title >= 0),
+        "education": opt(np.array(EDUCATION + ("",), object)[pop.edu], pop.edu >= 0),
+        "children_count": pa.array(pop.children, mask=pop.children < 0),
+        "youngest_child_birth_year": pa.array(pop.child_year, mask=pop.child_year <= 0),
+        "holds_restricted_star": pa.array(restricted_star),
+        "risk_level": opt(np.array(["", "C1", "C2", "C3", "C4", "C5"], object)[pop.risk],
+                          pop.risk > 0),
+        "risk_assessed_date": pa.array(np.maximum(pop.risk_date, 0).astype("datetime64[D]"),
+                                       mask=pop.risk <= 0).cast(pa.date32()),
+        "_unused": nulls,
+    }).drop(["_unused"])
+
+
+class Generator:
+    def __init__(self, out: Path, truth: Path, scale: float, seed: int, cal: Calendar,
+                 show: bool):
+        self.out, self.truth, self.scale, self.seed, self.cal = out, truth, scale, seed, cal
+        self.show = show
+        self.products = build_products(seed)
+        self.prices = price_paths(self.products, cal, seed)
+        self.fx = fx_paths(cal, seed)
+        self.names = file_names(cal)
+        self.sink = None
+        self.dirt = tb.Dirt()
+
+    def run(self) -> dict:
+        from kequn.generator.output import Sink
+
+        cal = self.cal
+        self.sink = Sink(self.out, extra_columns(self.names, cal))
+        n_clients = max(20, int(round(100_000 * self.scale)))
+        self._static_tables()
+        state_dir = self.truth / "state"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        personas, pops, current, positions, accounts = [], [], [], [], []
+        trade_id, transfer_id = 1, 1
+        chunks = range(0, n_clients, CHUNK)
+        for ci, start in enumerate(progress(chunks, self.show, desc="clients", unit="chunk")):
+            g = np.arange(start, min(start + CHUNK, n_clients), dtype=np.int64)
+            res = self._chunk(ci, g, trade_id, transfer_id)
+            trade_id, transfer_id = res["trade_id"], res["transfer_id"]
+            personas.append(res["persona"])
+            pops.append(res["pop"])
+            current.append(res["current"])
+            positions.append(res["positions"])
+            accounts.append(res["accounts"])
+        self.sink.close()
+        truth_table = pa.concat_tables(personas)
+        pq.write_table(truth_table, self.truth / "personas.parquet", compression="zstd")
+        pq.write_table(pa.concat_tables(pops), state_dir / "clients.parquet")
+        pq.write_table(pa.concat_tables(current), state_dir / "clients_current.parquet")
+        pq.write_table(pa.concat_tables(positions), state_dir / "positions.parquet")
+        pq.write_table(pa.concat_tables(accounts), state_dir / "accounts.parquet")
+        last_col = len(cal.bdays) - 1
+        pq.write_table(pa.table({"price": self.prices[:, last_col]}), state_dir / "prices.parquet")
+        files = sorted(p.relative_to(self.out).as_posix() for p in self.out.rglob("*")
+                       if p.is_file())
+        meta = {
+            "scale": self.scale, "seed": self.seed, "ref_date": str(to_date(cal.ref)),
+            "base_ref_date": str(to_date(cal.ref)), "appended_days": [],
+            "clients": n_clients, "next_trade_seq": trade_id, "next_transfer_seq": transfer_id,
+            "fx_last": {k: float(v[-1]) for k, v in self.fx.items()},
+            "row_counts": dict(sorted(self.sink.rows.items())),
+            "file_row_counts": dict(sorted(self.sink.file_rows.items())),
+            "files": files,
+            "extra_column_files": sorted(f"{t}/{n}" for t, n in self.sink.extras),
+        }
+        for (t, _n), _v in self.sink.extras.items():
+            self.dirt.add(t, "file_with_extra_column", 1)
+        (self.truth / "dirt.json").write_text(json.dumps(self.dirt.as_dict(), indent=1,
+                                                         ensure_ascii=False) + "\n")
+        (self.truth / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        return meta
+
+    # ------------------------------------------------------------------ static tables
+    def _static_tables(self) -> None:
+        cal, prod = self.cal, self.products
+        init = self.names["clients"][0]
+        base = products_table(prod, late=False)
+        late = products_table(prod, late=True)
+        rng = rng_for(self.seed, 5)
+        again = base.take(pa.array(rng.choice(base.num_rows, 3, replace=False)))
+        mid = self.names["clients"][1 + len(cal.history_months) + len(cal.daily) // 2]
+        self.sink.write("products", [init], np.zeros(base.num_rows, int), base)
+        self.sink.write("products", [mid], np.zeros(late.num_rows + 3, int),
+                        pa.concat_tables([late, again]))
+        self.dirt.add("products", "risk_rating_blank", int(prod.risk_blank.sum()))
+        self.dirt.add("products", "duplicate_redelivery", 3)
+        # fx: every weekday, HKD and USD
+        d = np.concatenate([cal.bdays, cal.bdays])
+        cur = pa.array(["HKD"] * len(cal.bdays) + ["USD"] * len(cal.bdays))
+        rate = np.concatenate([self.fx["HKD"], self.fx["USD"]])
+        t = pa.table({"rate_date": dates(d), "currency": cur, "cny_per_unit": num(rate, 6)})
+        fidx = cal.file_index(d)
+        order = np.lexsort((np.arange(len(d)) >= len(cal.bdays), d))
+        t, fidx = t.take(pa.array(order)), fidx[order]
+        dup = rng.choice(len(d) - 10, 2, replace=False)
+        t = pa.concat_tables([t, t.take(pa.array(dup))])
+        fidx = np.concatenate([fidx, np.minimum(fidx[dup] + 1, len(self.names["fx_rates"]) - 1)])
+        self.dirt.add("fx_rates", "duplicate_redelivery", 2)
+        self.sink.write("fx_rates", self.names["fx_rates"], fidx, t)
+
+    # ------------------------------------------------------------------ one chunk
+    def _chunk(self, ci: int, g: np.ndarray, trade_id: int, transfer_id: int) -> dict:
+        cal, prod, seed, sink = self.cal, self.products, self.seed, self.sink
+        pop = make_population(g, cal, rng_for(seed, 10, ci))
+        n = pop.n
+        ra = rng_for(seed, 11, ci)
+        acc = act.make_accounts(pop, cal, ra)
+        pos = act.make_positions(pop, acc, prod, self.prices, self.fx, cal, ra)
+        snap = act.holdings_rows(pop, acc, pos, prod, self.prices, self.fx, cal)
+        bal = act.balance_rows(pop, acc, pos, snap, cal, ra)
+        tr = act.make_trades(pop, acc, pos, prod, self.prices, self.fx, cal, ra)
+        tf = act.make_transfers(pop, acc, cal, ra)
+        ev = act.make_events(pop, cal, ra)
+        rt = rng_for(seed, 12, ci)
+        flags = tb.Flags(n)
+        cr = tb.clients_rows(pop, cal, rt, self.dirt, flags)
+        sink.write("clients", self.names["clients"], cr.file_idx, cr.table)
+        f, t = tb.accounts_rows(pop, acc, cal, rt, self.dirt)
+        sink.write("accounts", self.names["accounts"], f, t)
+        f, t = tb.holdings_rows(pop, acc, pos, snap, prod, cal, rt, self.dirt, flags)
+        sink.write("holdings", self.names["holdings"], f, t)
+        f, t = tb.balances_rows(pop, acc, bal, cal, rt, self.dirt, flags)
+        sink.write("balances", self.names["balances"], f, t)
+        f, t, canc, next_tid = tb.trades_rows(pop, acc, tr, prod, cal, rt, self.dirt, flags,
+                                              trade_id)
+        sink.write("trades", self.names["trades"], f, t)
+        f, t, next_fid = tb.transfers_rows(pop, acc, tf, cal, rt, self.dirt, transfer_id)
+        sink.write("cash_transfers", self.names["cash_transfers"], f, t)
+        f, t = tb.events_rows(pop, ev, cal, rt, self.dirt)
+        sink.write("app_events", self.names["app_events"], f, t)
+
+        # ----- truth from exactly what was generated (clean values)
+        last = len(cal.snapshots) - 1
+        on_last = snap.s == last
+        mv_now = _count_by(pos.c[snap.pos[on_last]], n, snap.mv_cny[on_last])
+        b_last = bal.s == last
+        cash_now = _count_by(acc.c[bal.acct[b_last]], n, bal.cash[b_last])
+        total = mv_now + cash_now
+        ever = (_count_by(pos.c[snap.pos], n, snap.mv_cny) > 0) | (
+            _count_by(acc.c[bal.acct], n, bal.cash) > 0) | (
+            _count_by(tf.c[tf.inbound], n) > 0)
+        filled = ~canc
+        tday = tr.secs // 86400
+        has_trade = _count_by(tr.c[filled], n) > 0
+        last_trade = _max_by(tr.c[filled], tday[filled], n)
+        t90 = _count_by(tr.c[filled & (tday > cal.ref - 90)], n)
+        logins = ev.etype == 0
+        last_login = _max_by(ev.c[logins], ev.day[logins], n)
+        open_accts = _count_by(acc.c[acc.close_day > cal.ref], n)
+        closed = (pop.close_day <= cal.ref) | (open_accts == 0)
+        star = (prod.board[pos.prod[snap.pos]] == 2) & pos.restricted[snap.pos] & on_last
+        rstar = _count_by(pos.c[snap.pos[star]], n) > 0
+        persona = truth_rows(pop, cal.ref, total_assets=total, ever_funded=ever,
+                             has_trade=has_trade, last_trade=last_trade, last_login=last_login,
+                             trades_90d=t90, closed=closed, restricted_star=rstar,
+                             dirt_text=flags.text())
+        ptab = pa.table({
+            "client": pop.g[pos.c], "account_id": tb.account_ids(pop.g[acc.c[pos.acct]],
+                                                                 acc.suffix[pos.acct]),
+            "acct_row": pos.acct, **{f.name: getattr(pos, f.name) for f in fields(act.Positions)
+                                     if f.name not in ("c", "acct")}})
+        atab = pa.table({"client": pop.g[acc.c], "suffix": acc.suffix, "open_day": acc.open_day,
+                         "close_day": acc.close_day})
+        state = pop_table(pop).append_column("has_trade", pa.array(has_trade))
+        state = state.append_column("last_trade", pa.array(last_trade))
+        state = state.append_column("last_login", pa.array(last_login))
+        state = state.append_column("ever_funded", pa.array(ever))
+        state = state.append_column("dirt_text", pa.array(flags.text().tolist(), pa.string()))
+        return {"trade_id": next_tid, "transfer_id": next_fid, "persona": persona,
+                "pop": state, "current": cr.current, "positions": ptab, "accounts": atab}
+
+
+def run_generate(args) -> int:
+    if getattr(args, "append_day", False):
+        from kequn.generator.append import run_append
+
+        return run_append(args)
+    out = Path(args.out).resolve()
+    truth = Path(args.truth).resolve() if args.truth else out.parent / (out.name + ".truth")
+    if truth == out or out in truth.parents:
+        print(f"error: the truth folder {truth} must lie beside, not inside, the extract",
+              file=sys.stderr)
+        return 2
+    for folder in (out, truth):
+        if folder.exists() and any(folder.iterdir()):
+            print(f"error: {folder} is not empty; write a new extract into a new folder "
+                  "(or use --append-day to add a day)", file=sys.stderr)
+            return 2
+    if not 0 < args.scale <= 100:
+        print("error: --scale must be in (0, 100]", file=sys.stderr)
+        return 2
+    cal = Calendar.build(args.ref_date or DEFAULT_REF)
+    out.mkdir(parents=True, exist_ok=True)
+    truth.mkdir(parents=True, exist_ok=True)
+    gen = Generator(out, truth, args.scale, args.seed, cal, show=not args.no_progress)
+    meta = gen.run()
+    print(f"wrote {len(meta['files'])} files to {out} ({meta['clients']:,} clients, as of "
+          f"{meta['ref_date']}); truth in {truth}")
+    for t in TABLES:
+        print(f"  {t:<15}{meta['row_counts'].get(t, 0):>12,} rows")
+    return 0
+
