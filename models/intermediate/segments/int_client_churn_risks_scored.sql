@@ -67,10 +67,10 @@ fired as (
         signals.weight,
         case signals.signal_code
             when 'assets_fell'
-                then 'assets_change_90d=' || cast(round(scored_clients.assets_change_90d, 2) as {{ text }})
+                then 'assets_change_90d=' || cast(cast(scored_clients.assets_change_90d as decimal(18, 2)) as {{ text }})
             when 'net_outflow'
-                then 'net_inflow_90d=' || cast(round(scored_clients.net_inflow_90d, 2) as {{ text }})
-                    || ' vs total_assets_90d_ago=' || cast(round(scored_clients.prior_total_assets, 2) as {{ text }})
+                then 'net_inflow_90d=' || cast(cast(scored_clients.net_inflow_90d as decimal(18, 2)) as {{ text }})
+                    || ' vs total_assets_90d_ago=' || cast(cast(scored_clients.prior_total_assets as decimal(18, 2)) as {{ text }})
             when 'trading_fell'
                 then 'trades_30d=' || cast(scored_clients.trades_30d as {{ text }})
                     || ' vs trades_prior_90d=' || cast(scored_clients.trades_baseline as {{ text }})
