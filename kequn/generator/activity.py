@@ -278,16 +278,17 @@ def _falloff(pop: Pop, c: np.ndarray, d: np.ndarray, rng) -> np.ndarray:
 
 
 def make_trades(pop: Pop, acc: Accounts, pos: Positions, prod: Products, prices, fx,
-                cal: Calendar, rng: np.random.Generator) -> Trades:
+                cal: Calendar, rng: np.random.Generator, first_trade_boost: bool = True) -> Trades:
     n = pop.n
     lo = np.maximum(pop.fund_day, cal.window_start)
     hi = np.minimum(pop.act_end, cal.ref)
     hi = np.minimum(hi, pop.close_day - 1)
-    span = np.clip(hi - lo, 0, None)
+    span = np.clip(hi - lo + 1, 0, None)
     lam = pop.trade_rate * span / 365.25
     lam = np.where((pop.fund_day < NEVER) & (pop.kind != ZOMBIE), lam, 0)
     # newly funded clients almost always make a first trade
-    lam = np.where((pop.open_day > cal.ref - 120) & (lam > 0), np.maximum(lam, 1.2), lam)
+    if first_trade_boost:
+        lam = np.where((pop.open_day > cal.ref - 120) & (lam > 0), np.maximum(lam, 1.2), lam)
     k = rng.poisson(lam)
     c = np.repeat(np.arange(n), k)
     d, ok = _sample_days(lo[c], hi[c], cal.bdays, rng.random(len(c)))
@@ -370,7 +371,7 @@ def make_transfers(pop: Pop, acc: Accounts, cal: Calendar, rng) -> Transfers:
     # routine transfers while active
     lo = np.maximum(pop.fund_day, cal.window_start)
     hi = np.minimum(np.minimum(pop.act_end, cal.ref), pop.close_day - 1)
-    lam = np.where(funded & (pop.kind != ZOMBIE), 2.6 * np.clip(hi - lo, 0, None) / 365.25, 0)
+    lam = np.where(funded & (pop.kind != ZOMBIE), 2.6 * np.clip(hi - lo + 1, 0, None) / 365.25, 0)
     k = rng.poisson(lam)
     c = np.repeat(np.arange(n), k)
     d, ok = _sample_days(lo[c], hi[c], cal.bdays, rng.random(len(c)))
@@ -418,7 +419,7 @@ def make_events(pop: Pop, cal: Calendar, rng, until: int | None = None) -> Event
     hi = np.minimum(pop.act_end, until)
     hi = np.where(pop.kind == CHURNED, np.minimum(pop.drain_end + 20, until), hi)
     hi = np.minimum(hi, pop.close_day - 1)
-    lam = pop.login_rate * np.clip(hi - lo, 0, None) / 365.25
+    lam = pop.login_rate * np.clip(hi - lo + 1, 0, None) / 365.25
     zomb = pop.kind == ZOMBIE
     lam = np.where(zomb, np.where(pop.login_rate > 0, 2.5, 0.0), lam)
     k = rng.poisson(lam)
