@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -201,12 +202,18 @@ def _tree_rss(proc) -> int:
     return total
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a log, without terminal colour codes or progress-bar redraws."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    text = _ANSI.sub("", text)
+    kept = [line.rsplit("\r", 1)[-1] for line in text.rstrip().splitlines()[-lines:]]
+    return "\n".join(kept)
 
 
 def _indent(text: str, prefix: str = "      ") -> str:
@@ -416,6 +423,43 @@ def dbt_summary(run_results: Path, top: int = 10) -> dict | None:
     }
 
 
+def _build_dirs(work: Path) -> set[Path]:
+    builds = work / "builds"
+    return {d for d in builds.iterdir() if d.is_dir()} if builds.is_dir() else set()
+
+
+def collect_build(work: Path, before: set[Path], step: str) -> tuple[dict | None, dict]:
+    """After a `kequn build` step: its dbt timings and its own per-stage timings.
+
+    `kequn build` writes each build into `<work>/builds/<run_id>/` (dbt's artefacts in its
+    `target/`) and appends one line per build to `<work>/gate_history.jsonl`; a build
+    without that layout leaves run_results.json in $DBT_TARGET_PATH (`<work>/target`).
+    The run_results.json is copied to `<work>/run_results.<step>.json` and summarised.
+    """
+    new = sorted(_build_dirs(work) - before)
+    candidates = [d / "target" / "run_results.json" for d in reversed(new)]
+    candidates.append(work / "target" / "run_results.json")
+    dbt = None
+    for path in candidates:
+        if path.exists():
+            kept = work / f"run_results.{step}.json"
+            shutil.copyfile(path, kept)
+            dbt = dbt_summary(kept)
+            break
+    stages: dict = {}
+    run_ids = {d.name for d in new}
+    with contextlib.suppress(OSError):
+        for line in (work / "gate_history.jsonl").read_text(encoding="utf-8").splitlines():
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if doc.get("run_id") in run_ids:
+                stages = {"run_id": doc["run_id"], "seconds": doc.get("seconds"),
+                          "stages": doc.get("steps") or {}}
+    return dbt, stages
+
+
 def _landing_rows(landing: Path) -> dict:
     """Rows per table and rows of the newest batch, from the landing manifest."""
     try:
@@ -496,7 +540,34 @@ def plot(result: dict, png: Path) -> None:
     colors = ["#4c72b0" if s.get("status") == "ok" else "#c44e52" for s in steps]
     wall = [s.get("wall_s", 0.0) for s in steps]
     cpu = [s.get("cpu_s", 0.0) for s in steps]
-    bars = ax_t.bar([x - 0.2 for x in xs], wall, 0.4, color=colors, label="wall")
+    # Wall time, split into the build's own stages where it reports them (land, gates,
+    # dbt build, publish); the rest is interpreter and dbt start-up, copying and the like.
+    stage_colors = ["#4c72b0", "#dd8452", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+    stage_names: list[str] = []
+    labelled: set[str] = set()
+
+    def label(name: str) -> str | None:
+        if name in labelled:
+            return None
+        labelled.add(name)
+        return name
+
+    for x, s in zip(xs, steps, strict=True):
+        stages = ((s.get("build") or {}).get("stages") or {}) if s.get("status") == "ok" else {}
+        bottom = 0.0
+        for stage, secs in stages.items():
+            if stage not in stage_names:
+                stage_names.append(stage)
+            color = stage_colors[stage_names.index(stage) % len(stage_colors)]
+            ax_t.bar(x - 0.2, secs, 0.4, bottom=bottom, color=color, label=label(stage))
+            bottom += secs
+        rest = max(s.get("wall_s", 0.0) - bottom, 0.0)
+        if stages:
+            ax_t.bar(x - 0.2, rest, 0.4, bottom=bottom, color="#cccccc",
+                     label=label("start-up & other"))
+        else:
+            ax_t.bar(x - 0.2, rest, 0.4, color=colors[x])
+    bars = ax_t.bar([x - 0.2 for x in xs], wall, 0.4, fill=False, edgecolor="none")
     ax_t.bar([x + 0.2 for x in xs], cpu, 0.4, color="#999999", label="CPU (user+sys)")
     bar_labels(ax_t, bars, wall, lambda v: f"{v:.1f}s")
     ax_t.set_xticks(list(xs), names)
@@ -508,8 +579,8 @@ def plot(result: dict, png: Path) -> None:
     bars = ax_m.bar(list(xs), peak, 0.6, color=colors)
     bar_labels(ax_m, bars, peak, lambda v: f"{v:.2f} GiB")
     ax_m.axhline(TARGET_PEAK_BYTES / GIB, color="#c44e52", ls="--", lw=1)
-    ax_m.annotate("8 GiB target", (-0.45, TARGET_PEAK_BYTES / GIB), ha="left",
-                  va="bottom", fontsize=8, color="#c44e52")
+    ax_m.text(0.01, TARGET_PEAK_BYTES / GIB, "8 GiB target", ha="left", va="bottom",
+              fontsize=8, color="#c44e52", transform=ax_m.get_yaxis_transform())
     ax_m.set_ylim(0, max([*peak, TARGET_PEAK_BYTES / GIB]) * 1.12)
     ax_m.set_xticks(list(xs), names)
     ax_m.set_ylabel("GiB")
@@ -553,8 +624,8 @@ def plot(result: dict, png: Path) -> None:
 def _clean_work(work: Path) -> None:
     """Remove what an earlier run left in the work folder; the extract stays."""
     for name in ("kequn.duckdb", "kequn.duckdb.wal", "landing", "tmp", "target", "logs",
-                 "steps", "limit", "raw-nightly", "raw-nightly.truth",
-                 "run_results.full.json"):
+                 "steps", "limit", "raw-nightly", "raw-nightly.truth", "builds",
+                 "gate_history.jsonl", "run_results.full.json", "run_results.nightly.json"):
         path = work / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -598,6 +669,12 @@ def _summary_lines(result: dict) -> list[str]:
             where = f" (target is for scale 10; {t.get('note') or 'measured at this scale'})"
         lines.append(f"target: {t['target']:<44} {verdict}{where}")
     return lines
+
+
+def _print_stages(step: dict) -> None:
+    stages = (step.get("build") or {}).get("stages") or {}
+    if stages:
+        print("        " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()), flush=True)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -653,41 +730,50 @@ def run_bench(args: argparse.Namespace) -> int:
 
     print(f"kequn bench: scale {tag} ({int(scale * CLIENTS_PER_SCALE):,} clients), "
           f"work {work}, DuckDB memory_limit {memory_limit}", flush=True)
+    # The generation figures travel with the extract, so a run that reuses it reports them.
+    gen_record = raw.with_name(raw.name + ".bench-generate.json")
     if reused:
         print(f"reusing the scale-{tag} extract at {raw}", flush=True)
+        with contextlib.suppress(OSError, ValueError):
+            steps["generate"] = {**json.loads(gen_record.read_text(encoding="utf-8")),
+                                 "reused_measurement": True}
+            print(f"      generate   measured when it was written: "
+                  f"{steps['generate']['wall_s']:.1f}s wall", flush=True)
     else:
+        gen_record.unlink(missing_ok=True)
         raw.parent.mkdir(parents=True, exist_ok=True)
         steps["generate"] = run_step(
             "generate", [py, "-m", "kequn.cli", "generate", "--scale", tag, "--out", str(raw)],
             env, logs, pos())
+        if steps["generate"]["status"] == "ok":
+            gen_record.write_text(json.dumps({**steps["generate"], "measured_at": datetime.now(
+                UTC).isoformat(timespec="seconds")}, indent=1) + "\n", encoding="utf-8")
     gen_ok = reused or steps["generate"]["status"] == "ok"
     raw_facts = _raw_facts(raw) if gen_ok and raw.is_dir() else {"dir": str(raw)}
     if gen_ok and raw.is_dir():
         raw_facts["warm_read_s"] = _warm_page_cache(raw)
 
     limit_json = work / "limit" / "_result.json"
+    sizes: dict[str, int] = {}
+    dbt: dict[str, dict | None] = {}
     if gen_ok:
         steps["limit"] = run_step(
             "limit", [py, "-m", "kequn.bench", "limit", str(raw), str(work / "limit"),
                       "--memory-limit", memory_limit, "--temp-dir", str(temp),
                       "--result", str(limit_json)], env, logs, pos())
         db = work / "kequn.duckdb"
+        before_builds = _build_dirs(work)
         steps["full"] = run_step(
             "full", [py, "-m", "kequn.cli", "build", "--raw-dir", str(raw), "--db", str(db),
                      "--full-refresh"], env, logs, pos())
+        # Kept even from a failed build: which models ran, and how long, is the clue.
+        dbt["full"], steps["full"]["build"] = collect_build(work, before_builds, "full")
+        _print_stages(steps["full"])
     else:
         for name in ("limit", "full"):
             steps[name] = skipped(name, "no extract", pos())
 
-    sizes: dict[str, int] = {}
-    dbt: dict[str, dict | None] = {}
     landing_full: dict = {}
-    if steps["full"].get("returncode") is not None:
-        # Kept even from a failed build: which models ran, and how long, is the clue.
-        kept = work / "run_results.full.json"
-        with contextlib.suppress(OSError):
-            shutil.copyfile(work / "target" / "run_results.json", kept)
-        dbt["full"] = dbt_summary(kept)
     if steps["full"]["status"] == "ok":
         db = work / "kequn.duckdb"
         sizes["duckdb_after_full_bytes"] = _dir_bytes(db)
@@ -711,12 +797,15 @@ def run_bench(args: argparse.Namespace) -> int:
                 f"({', '.join(rewritten[:5])}); they are hard links, so {raw} changed too "
                 "and the contract says delivered files are never rewritten")
         if steps["append_day"]["status"] == "ok":
+            before_builds = _build_dirs(work)
             steps["nightly"] = run_step(
                 "nightly", [py, "-m", "kequn.cli", "build", "--raw-dir", str(nightly_raw),
                             "--db", str(db)], env, logs, pos())
+            dbt["nightly"], steps["nightly"]["build"] = collect_build(
+                work, before_builds, "nightly")
+            _print_stages(steps["nightly"])
             if steps["nightly"]["status"] == "ok":
                 sizes["duckdb_after_nightly_bytes"] = _dir_bytes(db)
-                dbt["nightly"] = dbt_summary(work / "target" / "run_results.json")
         else:
             steps["nightly"] = skipped("nightly", "append_day failed", pos())
     else:
