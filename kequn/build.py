@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import traceback
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,23 @@ def _reject_counts(db: Path) -> list[dict]:
     return out
 
 
+def _release_dbt_database() -> None:
+    """dbt-duckdb keeps its DuckDB instance open in-process after a run; close it, so the
+    gates can attach the file read-only and publishing can checkpoint it."""
+    import gc
+
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager as manager
+    except ImportError:
+        return
+    with manager._LOCK:
+        env, manager._ENV = manager._ENV, None
+    if env is not None:
+        with suppress(Exception):   # best effort; gc below drops the handle anyway
+            env.close()
+    gc.collect()
+
+
 def run_build(args: argparse.Namespace) -> int:
     db: Path = args.db.resolve()
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -152,9 +170,11 @@ def run_build(args: argparse.Namespace) -> int:
             with dbt_env(p.build_db, p.build_landing):
                 run_dbt(dbt_args, target_path=p.target)
         except DbtError as exc:
+            _release_dbt_database()
             run["dbt"] = _dbt_results(p.target)
             step("dbt build", time.perf_counter() - t, "failed", str(exc)[:2000])
             raise BuildFailed("dbt build", str(exc)) from exc
+        _release_dbt_database()
         run["dbt"] = _dbt_results(p.target)
         step("dbt build", time.perf_counter() - t, "ok", _dbt_summary(run["dbt"]))
         print(f"dbt build passed: {_dbt_summary(run['dbt'])}", flush=True)
@@ -192,6 +212,14 @@ def run_build(args: argparse.Namespace) -> int:
         run["failed_step"] = run["steps"][-1]["name"] if run["steps"] else "prepare"
         run["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         exit_code = EXIT_FAILED
+    if run["gates"]:
+        t = time.perf_counter()
+        try:
+            docs = gates.build_data_docs(p.build_dir)
+            run["data_docs"] = str(docs) if docs else None
+            step("data docs", time.perf_counter() - t, "ok", "GX Data Docs (offline)")
+        except Exception as exc:  # noqa: BLE001 - docs are a convenience, never the verdict
+            step("data docs", time.perf_counter() - t, "failed", str(exc)[:300])
     run["seconds"] = round(time.perf_counter() - start, 2)
     run["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return _finish(p, run, exit_code, args)

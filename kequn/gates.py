@@ -537,28 +537,36 @@ def _mask(value: str) -> str:
 
 
 def _pii_scan_sql(mem: MemoryDb) -> str:
-    """One query over every varchar column of every table and view of the attached warehouse."""
+    """One scan per table: every varchar column of every base table of the attached warehouse,
+    unpivoted, checked against both patterns. Views are not scanned (they only recompute
+    what the tables hold; their column *names* are checked by the warehouse_columns suite)."""
     cols = mem.rows(
         "select c.table_schema, c.table_name, c.column_name from information_schema.columns c "
+        "join information_schema.tables t using (table_catalog, table_schema, table_name) "
         "where c.table_catalog = 'wh' and c.data_type = 'VARCHAR' "
+        "and t.table_type = 'BASE TABLE' "
         "and c.table_schema not in ('information_schema', 'pg_catalog') "
-        "order by 1, 2, 3")
-    parts = []
+        "order by 1, 2, c.ordinal_position")
+    by_table: dict[tuple[str, str], list[str]] = {}
     for schema, table, column in cols:
-        rel = f'wh."{schema}"."{table}"'
-        col = f'"{column}"'
-        for label, pattern in (("resident_id_18", ID_PATTERN), ("mobile_11", MOBILE_PATTERN)):
-            parts.append(
-                f"select {_sql_str(schema)} as table_schema, {_sql_str(table)} as table_name, "
-                f"{_sql_str(column)} as column_name, '{label}' as pattern, count(*) as hits, "
-                f"any_value(substr({col}, 1, 3) || repeat('*', length({col}) - 5) || "
-                f"right({col}, 2)) as sample_value from {rel} "
-                f"where length(trim({col})) between 11 and 18 "
-                f"and regexp_matches(trim({col}), {_sql_str(pattern)}) having count(*) > 0")
+        by_table.setdefault((schema, table), []).append(column)
+    ident, mobile = _sql_str(ID_PATTERN), _sql_str(MOBILE_PATTERN)
+    parts = []
+    for (schema, table), columns in by_table.items():
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        parts.append(
+            f"select {_sql_str(schema)} as table_schema, {_sql_str(table)} as table_name, "
+            "column_name, case when regexp_matches(v, " + ident + ") then 'resident_id_18' "
+            "else 'mobile_11' end as pattern, count(*) as hits, "
+            "any_value(substr(v, 1, 3) || repeat('*', length(v) - 5) || right(v, 2)) "
+            "as sample_value "
+            f'from (unpivot (select {quoted} from wh."{schema}"."{table}") on {quoted} '
+            "into name column_name value raw_value), lateral (select trim(raw_value) as v) "
+            "where length(v) between 11 and 18 "
+            f"and (regexp_matches(v, {ident}) or regexp_matches(v, {mobile})) "
+            "group by all")
     if not parts:
-        return ("select cast(null as varchar) as table_schema, cast(null as varchar) as table_name,"
-                " cast(null as varchar) as column_name, cast(null as varchar) as pattern, "
-                "0 as hits, cast(null as varchar) as sample_value where false")
+        return _pii_scan_sql_empty()
     return "\nunion all\n".join(parts)
 
 
@@ -652,7 +660,6 @@ def _signature(exps: list) -> list[tuple]:
 def sync(root: Path = EXPECTATIONS_DIR) -> Path:
     """(Re)write suites, validation definitions and checkpoints as JSON under <root>/gx/."""
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     raw_mem, marts_mem = MemoryDb("raw_sync"), MemoryDb("marts_sync")
@@ -702,7 +709,7 @@ def sync(root: Path = EXPECTATIONS_DIR) -> Path:
                     gx.ValidationDefinition(name=name, data=bd, suite=suite)))
             ctx.checkpoints.add_or_update(gx.Checkpoint(
                 name=layer, validation_definitions=vds,
-                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                actions=[],   # Data Docs are built once per build (build_data_docs)
                 result_format={"result_format": "COMPLETE", "partial_unexpected_count": 20},
             ))
     finally:
@@ -836,12 +843,6 @@ def _run_checkpoint(layer: str, mem: MemoryDb, work_dir: Path,
         cp = ctx.checkpoints.get(layer)
         result = cp.run(expectation_parameters=params)
         gate = _collect(layer, result, time.perf_counter() - start)
-        docs = work_dir / "gx_context" / "gx" / "uncommitted" / "data_docs" / "local_site"
-        if (docs / "index.html").exists():
-            from kequn.report import offline_data_docs
-
-            offline_data_docs(docs)
-            gate.data_docs = docs / "index.html"
         # Close GX's engines so the attached warehouse is released before publishing.
         for ds in ctx.data_sources.all().values():
             with suppress(Exception):
@@ -852,6 +853,22 @@ def _run_checkpoint(layer: str, mem: MemoryDb, work_dir: Path,
             with suppress(Exception):
                 ds.get_engine().dispose()
     return gate
+
+
+def build_data_docs(work_dir: Path) -> Path | None:
+    """Render GX Data Docs for this build's validation results, made readable offline."""
+    from kequn.report import offline_data_docs
+
+    root = work_dir / "gx_context"
+    if not (root / "gx").exists():
+        return None
+    ctx = _context(root)
+    ctx.build_data_docs()
+    docs = root / "gx" / "uncommitted" / "data_docs" / "local_site"
+    if not (docs / "index.html").exists():
+        return None
+    offline_data_docs(docs)
+    return docs / "index.html"
 
 
 def run_raw_gate(landing_dir: Path, work_dir: Path, thresholds: dict[str, Any]) -> GateResult:

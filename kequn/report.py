@@ -149,7 +149,7 @@ def write_report(path: Path, run: dict[str, Any], history: list[dict]) -> Path:
         if not g:
             continue
         cls = "ok" if g["success"] else "fail"
-        docs = _rel(g.get("data_docs"), path.parent)
+        docs = _rel(run.get("data_docs"), path.parent)
         link = f' · <a href="{_e(docs)}">GX Data Docs</a>' if docs else ""
         parts.append(f"<h2>{layer} gate: <span class={cls}>{'passed' if g['success'] else 'FAILED'}"
                      f"</span> <span class=muted>({g['evaluated'] - g['failed']}/{g['evaluated']} "
