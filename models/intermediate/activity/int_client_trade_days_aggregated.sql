@@ -1,6 +1,8 @@
 {{ config(materialized='table') }}
--- One row per client per day with at least one filled trade: trade count, amount in CNY
--- (latest FX rate on or before the trade date; unknown product = CNY) and online trades.
+-- One row per client per trade day per cancellation day (null = never cancelled) with at
+-- least one trade that was filled: count, amount in CNY (latest FX rate on or before the
+-- trade date; unknown product = CNY) and online trades. A trade cancelled later still
+-- counted as filled at dates before its cancellation (point in time).
 with
 
 trades as (
@@ -40,6 +42,7 @@ filled_trades as (
     select
         accounts.client_id,
         trades.trade_date,
+        case when not trades.is_filled then cast(trades.updated_at as date) end as cancelled_date,
         trades.amount_local,
         trades.channel,
         coalesce(products.currency, '{{ var("home_currency", "CNY") }}') as currency
@@ -48,8 +51,8 @@ filled_trades as (
         on trades.account_id = accounts.account_id
     left join products
         on trades.product_code = products.product_code
-    where trades.is_filled
-        and trades.trade_date is not null
+    where trades.trade_date is not null
+        and (trades.is_filled or cast(trades.updated_at as date) > trades.trade_date)
 
 ),
 
@@ -58,6 +61,7 @@ valued as (
     select
         filled_trades.client_id,
         filled_trades.trade_date,
+        filled_trades.cancelled_date,
         filled_trades.amount_local
         * case
             when filled_trades.currency = '{{ var("home_currency", "CNY") }}' then 1
@@ -79,11 +83,12 @@ aggregated as (
     select
         client_id,
         trade_date,
+        cancelled_date,
         count(*) as trades,
         sum(case when is_online then 1 else 0 end) as online_trades,
         sum(coalesce(amount, 0)) as trade_amount
     from valued
-    group by client_id, trade_date
+    group by client_id, trade_date, cancelled_date
 
 )
 

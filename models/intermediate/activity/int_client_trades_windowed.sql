@@ -2,7 +2,8 @@
 -- One row per client per as-of date on or after its first filled trade: filled trades in
 -- the short/medium/long windows ending at the date, the churn baseline before the short
 -- window, CNY amount, online share and the last trade on or before the date.
--- A window of n days ending at D covers the days D-n+1 .. D.
+-- A window of n days ending at D covers the days D-n+1 .. D. A trade cancelled after D
+-- still counts at D: nothing dated after D may change a value at D.
 with
 
 trade_days as (
@@ -40,6 +41,7 @@ dated as (
     from trade_days
     inner join as_of_dates
         on trade_days.trade_date <= as_of_dates.as_of_date
+        and (trade_days.cancelled_date is null or trade_days.cancelled_date > as_of_dates.as_of_date)
     cross join parameters
 
 ),
