@@ -4,11 +4,11 @@
 {#- Loaded rows that name an unknown parent (informational: they stay loaded). -#}
 {%- set orphan_conditions = {
     'accounts': "not exists (select 1 from clients as p where p.client_id = t.client_id)",
-    'holdings': "not exists (select 1 from accounts as p where p.account_id = t.account_id)
-        or not exists (select 1 from products as p where p.product_code = t.product_code)",
+    'holdings': "not exists (select 1 from accounts as p where p.account_id = t.account_id)"
+        ~ " or not exists (select 1 from products as p where p.product_code = t.product_code)",
     'balances': "not exists (select 1 from accounts as p where p.account_id = t.account_id)",
-    'trades': "not exists (select 1 from accounts as p where p.account_id = t.account_id)
-        or not exists (select 1 from products as p where p.product_code = t.product_code)",
+    'trades': "not exists (select 1 from accounts as p where p.account_id = t.account_id)"
+        ~ " or not exists (select 1 from products as p where p.product_code = t.product_code)",
     'cash_transfers': "not exists (select 1 from accounts as p where p.account_id = t.account_id)",
     'app_events': "not exists (select 1 from clients as p where p.client_id = t.client_id)",
 } %}
@@ -20,34 +20,38 @@ raw_row_counts as (
     select * from {{ ref('stg_brokerage__raw_row_counts') }}
 
 ),
+
 {% for t in tables %}
-{{ t }} as (
+    {{ t }} as (
 
-    select * from {{ ref('stg_brokerage__' ~ t) }}
+        select * from {{ ref('stg_brokerage__' ~ t) }}
 
-),
+    ),
 
-{{ t }}_rejected as (
+    {{ t }}_rejected as (
 
-    select * from {{ ref('stg_brokerage__' ~ t ~ '_rejected') }}
+        select * from {{ ref('stg_brokerage__' ~ t ~ '_rejected') }}
 
-),
+    ),
 {% endfor %}
+
 staged_counts as (
-{% for t in tables %}
-    select
-        '{{ t }}' as table_name,
-        count(*) as loaded_rows,
-        coalesce(sum(t._superseded_rows), 0) as duplicate_rows,
-        (select count(*) from {{ t }}_rejected) as rejected_rows,
-        {%- if t in orphan_conditions %}
-        coalesce(sum(case when {{ orphan_conditions[t] }} then 1 else 0 end), 0) as orphan_rows
-        {%- else %}
-        0 as orphan_rows
-        {%- endif %}
-    from {{ t }} as t
-    {% if not loop.last %}union all{% endif %}
-{% endfor %}
+
+    {% for t in tables %}
+        select
+            '{{ t }}' as table_name,
+            count(*) as loaded_rows,
+            coalesce(sum(t._superseded_rows), 0) as duplicate_rows,
+            (select count(*) from {{ t }}_rejected) as rejected_rows,
+            {% if t in orphan_conditions -%}
+                coalesce(sum(case when {{ orphan_conditions[t] }} then 1 else 0 end), 0) as orphan_rows
+            {%- else -%}
+                0 as orphan_rows
+            {%- endif %}
+        from {{ t }} as t
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
 ),
 
 final as (

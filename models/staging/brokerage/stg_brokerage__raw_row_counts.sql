@@ -4,21 +4,25 @@
                   'trades', 'cash_transfers', 'app_events'] %}
 
 with
+
 {% for t in tables %}
-{{ t }} as (
+    {{ t }} as (
 
-    select count(*) as raw_rows from {{ source('brokerage', t) }}
+        select count(*) as raw_rows from {{ source('brokerage', t) }}
 
-),
+    ),
 {% endfor %}
+
 final as (
-{% for t in tables %}
-    select
-        '{{ t }}' as table_name,
-        raw_rows
-    from {{ t }}
-    {% if not loop.last %}union all{% endif %}
-{% endfor %}
+
+    {% for t in tables %}
+        select
+            '{{ t }}' as table_name,
+            raw_rows
+        from {{ t }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
 )
 
 select * from final
