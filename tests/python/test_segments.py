@@ -15,20 +15,23 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import FIXTURES, isolated_env, kequn
 
 from kequn import PROJECT_DIR
-from tests.python.conftest import FIXTURES, isolated_env, kequn
 
 EXTRACT = FIXTURES / "segments_extract"
+pytestmark = pytest.mark.slow
 AS_OF = "2025-11-28"
 
 # client: (age, age_band, asset_tier, trading_frequency, lifecycle_stage, primary_group,
 #          group_codes, needs_risk_assessment, churn_risk_level)
 EXPECTED: dict[str, tuple] = {
     # ages on and around the 60th / 70th birthday (birthday on 11-28 vs 11-29)
-    "S01": (60, "60_69", "10k_100k", "low", "active", "silver_active", "silver_active", False, "low"),
+    "S01": (60, "60_69", "10k_100k", "low", "active", "silver_active", "silver_active", False,
+            "low"),
     "S02": (59, "45_59", "10k_100k", "low", "active", "mass", "", False, "low"),
-    "S03": (69, "60_69", "10k_100k", "low", "active", "silver_active", "silver_active", False, "low"),
+    "S03": (69, "60_69", "10k_100k", "low", "active", "silver_active", "silver_active", False,
+            "low"),
     "S04": (70, "70_plus", "10k_100k", "low", "active", "mass", "", False, "low"),
     # birth years 1994 / 1995 / 2009 / 2010 around gen_z; college needs age 17-26
     "S05": (30, "25_34", "10k_100k", "low", "active", "mass", "", False, "low"),
@@ -133,7 +136,8 @@ def segments_build(tmp_path_factory) -> Path:
 
 
 def test_every_client_gets_the_segments_the_spec_implies(segments_build):
-    rows = _query(segments_build, f"select client_id, {', '.join(COLUMNS)} from marts.client_segments")
+    rows = _query(segments_build,
+                  f"select client_id, {', '.join(COLUMNS)} from marts.client_segments")
     actual = {r[0]: tuple(r[1:]) for r in rows}
     assert set(actual) == set(EXPECTED), "individual clients only, each exactly once"
     wrong = {c: (actual[c], EXPECTED[c]) for c in EXPECTED if actual[c] != EXPECTED[c]}
@@ -141,7 +145,8 @@ def test_every_client_gets_the_segments_the_spec_implies(segments_build):
 
 
 def test_every_row_carries_the_as_of_date_and_one_rule_version(segments_build):
-    rows = _query(segments_build, "select distinct as_of_date, rule_version from marts.client_segments")
+    rows = _query(segments_build,
+                  "select distinct as_of_date, rule_version from marts.client_segments")
     assert len(rows) == 1
     assert str(rows[0][0]) == AS_OF
     assert rows[0][1].startswith("r") and len(rows[0][1]) == 13
@@ -163,7 +168,8 @@ def test_memberships_carry_their_evidence(segments_build):
         segments_build, "select client_id, group_code, is_primary, evidence "
                         "from marts.client_group_memberships")}
     assert rows[("S01", "silver_active")] == (True, "age=60")
-    assert rows[("S33", "full_time_mom")] == (True, "occupation=homemaker; gender=F; age=34; children=2")
+    assert rows[("S33", "full_time_mom")] == (
+        True, "occupation=homemaker; gender=F; age=34; children=2")
     assert rows[("S35", "full_time_mom")][1].endswith("youngest_child_birth_year=2020")
     assert rows[("S26", "tech_executive")][1] == "job_title=VP Engineering; employer_board=star"
     assert rows[("S29", "tech_executive")][1] == "restricted_shares=star:300000.00"
@@ -172,8 +178,9 @@ def test_memberships_carry_their_evidence(segments_build):
 
 
 def test_churn_reasons_list_the_signals(segments_build):
-    reasons = dict(_query(segments_build, "select client_id, churn_reasons from marts.client_segments "
-                                          "where client_id in ('S43', 'S21', 'S18')"))
+    reasons = dict(_query(segments_build,
+                          "select client_id, churn_reasons from marts.client_segments "
+                          "where client_id in ('S43', 'S21', 'S18')"))
     assert [r.split("(")[0] for r in reasons["S43"].split("; ")] == [
         "assets_fell", "net_outflow", "trading_fell", "logins_fell"]
     assert reasons["S21"] == "no_recent_trade(days_since_last_trade=241)"

@@ -1,0 +1,178 @@
+"""Compare the built segments with the generator's ground truth.
+
+    python benchmarks/ground_truth.py <extract> --db <warehouse.duckdb> [--truth DIR] [--json OUT]
+
+Reads `<extract>.truth/personas.parquet` (planted_groups, planted_primary_group,
+planted_lifecycle per client) and `marts.client_segments` of the built warehouse, and prints
+precision / recall per group (membership and primary group) and per lifecycle stage, with
+how many of the disagreements touch a client whose raw values carry planted dirt or that
+sits on a day boundary, plus a few example disagreements per label. Writes the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+
+EXAMPLES = 5
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int | None]:
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _fmt(x: float | None) -> str:
+    return "   -  " if x is None else f"{x:6.3f}"
+
+
+def load(extract: Path, db: Path, truth: Path | None) -> list[dict]:
+    truth_dir = truth or extract.with_name(extract.name + ".truth")
+    personas = truth_dir / "personas.parquet"
+    if not personas.exists():
+        raise SystemExit(f"no ground truth at {personas}")
+    con = duckdb.connect()
+    con.execute(f"attach '{db}' as wh (read_only)")
+    rows = con.execute(f"""
+        select
+            t.client_id,
+            coalesce(t.planted_groups, '') as truth_groups,
+            t.planted_primary_group as truth_primary,
+            t.planted_lifecycle as truth_lifecycle,
+            coalesce(t.dirt_affecting_segmentation, '') as dirt,
+            coalesce(t.boundary_sensitive, false) as boundary_sensitive,
+            s.client_id is not null as in_segments,
+            coalesce(s.group_codes, '') as built_groups,
+            s.primary_group as built_primary,
+            s.lifecycle_stage as built_lifecycle
+        from read_parquet('{personas}') as t
+        left join wh.marts.client_segments as s on t.client_id = s.client_id
+        where coalesce(t.client_type, 'individual') = 'individual'
+    """).fetchall()
+    cols = [d[0] for d in con.description]
+    extra = con.execute(f"""
+        select count(*) from wh.marts.client_segments s
+        where s.client_id not in (select client_id from read_parquet('{personas}')
+                                  where coalesce(client_type, 'individual') = 'individual')
+    """).fetchone()[0]
+    con.close()
+    out = [dict(zip(cols, r, strict=True)) for r in rows]
+    if out:
+        out[0]["_extra_in_segments"] = extra
+    return out
+
+
+def compare(rows: list[dict]) -> dict:
+    groups: dict[str, Counter] = defaultdict(Counter)
+    primary: dict[str, Counter] = defaultdict(Counter)
+    stages: dict[str, Counter] = defaultdict(Counter)
+    examples: dict[str, list] = defaultdict(list)
+    causes: dict[str, Counter] = defaultdict(Counter)
+
+    def miss(label: str, kind: str, r: dict, got, want) -> None:
+        cause = "dirt" if r["dirt"] else ("boundary" if r["boundary_sensitive"] else "other")
+        causes[label][f"{kind}_{cause}"] += 1
+        if len(examples[label]) < EXAMPLES:
+            examples[label].append({"client_id": r["client_id"], "kind": kind, "built": got,
+                                    "truth": want, "dirt": r["dirt"]})
+
+    missing = [r["client_id"] for r in rows if not r["in_segments"]]
+    for r in rows:
+        if not r["in_segments"]:
+            continue
+        want = set(filter(None, r["truth_groups"].split(",")))
+        got = set(filter(None, r["built_groups"].split(",")))
+        for g in want | got:
+            if g in want and g in got:
+                groups[g]["tp"] += 1
+            elif g in got:
+                groups[g]["fp"] += 1
+                miss(f"group:{g}", "fp", r, r["built_groups"], r["truth_groups"])
+            else:
+                groups[g]["fn"] += 1
+                miss(f"group:{g}", "fn", r, r["built_groups"], r["truth_groups"])
+        for table, key_got, key_want, prefix in (
+            (primary, "built_primary", "truth_primary", "primary"),
+            (stages, "built_lifecycle", "truth_lifecycle", "lifecycle"),
+        ):
+            got1, want1 = r[key_got], r[key_want]
+            if got1 == want1:
+                table[got1]["tp"] += 1
+            else:
+                table[got1]["fp"] += 1
+                table[want1]["fn"] += 1
+                miss(f"{prefix}:{got1}", "fp", r, got1, want1)
+                miss(f"{prefix}:{want1}", "fn", r, got1, want1)
+
+    def table(counter: dict[str, Counter]) -> dict:
+        return {k: _prf(v["tp"], v["fp"], v["fn"]) for k, v in sorted(counter.items())}
+
+    compared = sum(1 for r in rows if r["in_segments"])
+    return {
+        "clients_in_truth": len(rows),
+        "clients_compared": compared,
+        "missing_from_client_segments": len(missing),
+        "missing_examples": missing[:EXAMPLES],
+        "extra_in_client_segments": rows[0].get("_extra_in_segments", 0) if rows else 0,
+        "primary_group_accuracy": _share(sum(v["tp"] for v in primary.values()), compared),
+        "lifecycle_accuracy": _share(sum(v["tp"] for v in stages.values()), compared),
+        "groups": table(groups),
+        "primary_groups": table(primary),
+        "lifecycle_stages": table(stages),
+        "disagreement_causes": {k: dict(v) for k, v in sorted(causes.items())},
+        "examples": dict(sorted(examples.items())),
+    }
+
+
+def report(result: dict) -> str:
+    lines = [
+        f"clients in truth (individual): {result['clients_in_truth']}, compared: "
+        f"{result['clients_compared']}, missing from client_segments: "
+        f"{result['missing_from_client_segments']}, extra: {result['extra_in_client_segments']}",
+        f"primary group accuracy: {_fmt(result['primary_group_accuracy'])}   "
+        f"lifecycle accuracy: {_fmt(result['lifecycle_accuracy'])}",
+    ]
+    for title, key in (("group membership", "groups"), ("primary group", "primary_groups"),
+                       ("lifecycle stage", "lifecycle_stages")):
+        lines.append(f"\n{title:<20} {'precision':>9} {'recall':>7} {'tp':>7} {'fp':>6} {'fn':>6}")
+        for label, m in result[key].items():
+            lines.append(f"{label:<20} {_fmt(m['precision']):>9} {_fmt(m['recall']):>7} "
+                         f"{m['tp']:>7} {m['fp']:>6} {m['fn']:>6}")
+    if result["disagreement_causes"]:
+        lines.append("\ndisagreements by cause (dirt = planted raw dirt on the client; boundary = "
+                     "a day-boundary case):")
+        for label, c in result["disagreement_causes"].items():
+            lines.append(f"  {label:<28} " + ", ".join(f"{k}={v}" for k, v in sorted(c.items())))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("extract", type=Path, help="extract directory written by `kequn generate`")
+    p.add_argument("--db", type=Path, required=True, help="warehouse built from that extract")
+    p.add_argument("--truth", type=Path, default=None,
+                   help="truth folder (default <extract>.truth)")
+    p.add_argument("--json", type=Path, default=None, help="write the result here as JSON")
+    args = p.parse_args(argv)
+    result = compare(load(args.extract, args.db, args.truth))
+    print(report(result))
+    if args.json:
+        text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+        args.json.write_text(text, encoding="utf-8")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
