@@ -17,7 +17,8 @@ files, which the contract says are never rewritten, plus a copy of the ground tr
 extract itself stays as generated and the next run at the same scale can reuse it.
 
 Results go to `<out>/scale-<S>.json` and `<out>/scale-<S>.png`; see BENCHMARKS.md.
-The limit step is also runnable on its own: `python -m kequn.bench limit RAW OUT`.
+The limit step is also runnable on its own (`python -m kequn.bench limit RAW OUT`), and
+`python -m kequn.bench table RESULT.json...` prints the result files as a Markdown table.
 """
 
 from __future__ import annotations
@@ -184,6 +185,43 @@ def _limit_main(argv: list[str]) -> int:
     return 0
 
 
+def markdown_table(results: list[dict]) -> str:
+    """One row per result file, for BENCHMARKS.md (`python -m kequn.bench table FILE...`)."""
+
+    def step(r: dict, name: str) -> str:
+        s = r["steps"].get(name)
+        if not s:
+            return "–"
+        if s["status"] != "ok":
+            return s["status"]
+        return (f"{s['wall_s']:.1f} / {s['cpu_s']:.1f} s, "
+                f"{s['peak_rss_bytes'] / GIB:.2f} GiB")
+
+    def ratio(v: float | None, fmt: str) -> str:
+        return "–" if v is None else fmt.format(v)
+
+    head = ("| scale (clients) | raw: rows, MB | generate | limit | full | nightly "
+            "| full/limit | nightly/full | DuckDB MB | load 1m |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    for r in sorted(results, key=lambda r: r["scale"]):
+        raw = r["raw"]
+        loads = [s.get("load_avg_1m_before") for s in r["steps"].values()
+                 if s.get("load_avg_1m_before") is not None
+                 and not s.get("reused_measurement")]
+        db = r["sizes"].get("duckdb_after_full_bytes")
+        rows.append(
+            f"| {_fmt_scale(r['scale'])} ({r['clients_nominal']:,}) "
+            f"| {raw.get('rows') or 0:,}, {raw.get('bytes', 0) / 1e6:.0f} "
+            f"| {step(r, 'generate')} | {step(r, 'limit')} | {step(r, 'full')} "
+            f"| {step(r, 'nightly')} "
+            f"| {ratio(r['ratios']['full_over_limit_wall'], '{:.1f}x')} "
+            f"| {ratio(r['ratios']['nightly_over_full_wall'], '{:.0%}')} "
+            f"| {'–' if db is None else f'{db / 1e6:.0f}'} "
+            f"| {'–' if not loads else f'{min(loads):.1f}–{max(loads):.1f}'} |")
+    return "\n".join(rows)
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -225,6 +263,16 @@ def _last_line(path: Path) -> str:
     return tail[:100]
 
 
+def _busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    # Linux counts guest time inside user time already; steal (the hypervisor's) stays in.
+    skip = t.idle + sum(getattr(t, f, 0.0) for f in ("iowait", "guest", "guest_nice"))
+    return sum(t) - skip
+
+
 def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
              position: str) -> dict:
     """Run one step as a subprocess; sample its process tree's RSS; return its figures."""
@@ -234,6 +282,7 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
     out_path, err_path = logs / f"{name}.stdout.log", logs / f"{name}.stderr.log"
     print(f"{position} {name:<10} {STEP_LABELS.get(name, '')} ...", flush=True)
     load = os.getloadavg()[0]
+    busy_before = _busy_cpu_seconds()
     start = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=out, stderr=err,
@@ -258,6 +307,7 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
             proc.wait()
             raise
     wall = time.perf_counter() - start
+    busy = _busy_cpu_seconds() - busy_before
     proc.returncode = code = os.waitstatus_to_exitcode(status)
     single_peak = usage.ru_maxrss * 1024  # Linux reports KiB
     step = {
@@ -277,6 +327,10 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
         "peak_rss_largest_process_bytes": single_peak,
         "rss_samples": samples,
         "load_avg_1m_before": round(load, 2),
+        # What else the machine did meanwhile: CPU seconds of every other process. On a
+        # shared machine a step's wall time stretches with this; its CPU time does not.
+        "others_cpu_s": round(max(busy - usage.ru_utime - usage.ru_stime, 0.0), 1),
+        "cpu_capacity_s": round(wall * (os.cpu_count() or 1), 1),
         "stdout_log": str(out_path),
         "stderr_log": str(err_path),
     }
@@ -882,5 +936,10 @@ def run_bench(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "limit":
         sys.exit(_limit_main(sys.argv[2:]))
-    print("usage: python -m kequn.bench limit RAW OUT [...]; or `kequn bench`", file=sys.stderr)
+    if len(sys.argv) > 2 and sys.argv[1] == "table":
+        print(markdown_table([json.loads(Path(f).read_text(encoding="utf-8"))
+                              for f in sys.argv[2:]]))
+        sys.exit(0)
+    print("usage: python -m kequn.bench limit RAW OUT [...] | table RESULT.json...; "
+          "or `kequn bench`", file=sys.stderr)
     sys.exit(2)
