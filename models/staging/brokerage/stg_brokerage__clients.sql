@@ -49,6 +49,7 @@ final as (
         id_number_status,
         -- person
         birth_date,
+        birth_date_source,
         birth_date_issue,
         gender,
         occupation,

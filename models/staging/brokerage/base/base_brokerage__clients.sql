@@ -78,17 +78,17 @@ birth_dates as (
 
     select
         *,
-        -- a valid ID wins; then the typed field; then a legacy 15-char ID (no checksum)
-        case
-            when id_number_status = 'valid' then id_birth_date
-            when field_birth_date is not null then field_birth_date
-            when id_number_status = 'legacy_15' then id_birth_date
-        end as candidate_birth_date,
+        -- candidates, most trusted first: a valid ID, the typed field, a legacy 15-char
+        -- ID (no checksum), an ID that fails its checksum (last resort)
+        case when id_number_status = 'valid' then id_birth_date end as valid_id_birth_date,
+        case when id_number_status = 'legacy_15' then id_birth_date end as legacy_id_birth_date,
+        case when id_number_status = 'invalid_checksum' then id_birth_date end as unverified_id_birth_date,
         case
             when id_number_status = 'valid' then id_gender
             when field_gender is not null then field_gender
-            when id_number_status = 'legacy_15' then id_gender
-        end as gender
+            when id_number_status in ('legacy_15', 'invalid_checksum') then id_gender
+        end as gender,
+        {{ dbt.dateadd('year', -121, '_landed_date') }} as _oldest_impossible_birth_date
 
     from typed
 
@@ -98,11 +98,25 @@ derived as (
 
     select
         *,
+        -- the first candidate that is possible (not after the landing date, age <= 120)
         case
-            when candidate_birth_date > _landed_date then 'future'
-            when candidate_birth_date <= {{ dbt.dateadd('year', -121, '_landed_date') }} then 'over_120'
+            when valid_id_birth_date <= _landed_date
+                and valid_id_birth_date > _oldest_impossible_birth_date then 'id_number'
+            when field_birth_date <= _landed_date
+                and field_birth_date > _oldest_impossible_birth_date then 'birth_date'
+            when legacy_id_birth_date <= _landed_date
+                and legacy_id_birth_date > _oldest_impossible_birth_date then 'legacy_id'
+            when unverified_id_birth_date <= _landed_date
+                and unverified_id_birth_date > _oldest_impossible_birth_date then 'unverified_id'
+        end as birth_date_source,
+        -- what is doubtful about the most trusted candidate
+        case
+            when coalesce(valid_id_birth_date, field_birth_date, legacy_id_birth_date, unverified_id_birth_date)
+                > _landed_date then 'future'
+            when coalesce(valid_id_birth_date, field_birth_date, legacy_id_birth_date, unverified_id_birth_date)
+                <= _oldest_impossible_birth_date then 'over_120'
             when birth_date_raw is not null and field_birth_date is null then 'unparseable'
-            when id_number_status = 'valid' and field_birth_date <> id_birth_date then 'disagrees_with_id'
+            when valid_id_birth_date <> field_birth_date then 'disagrees_with_id'
         end as birth_date_issue
 
     from birth_dates
@@ -113,9 +127,11 @@ checked as (
 
     select
         *,
-        case
-            when birth_date_issue in ('future', 'over_120') then null
-            else candidate_birth_date
+        case birth_date_source
+            when 'id_number' then valid_id_birth_date
+            when 'birth_date' then field_birth_date
+            when 'legacy_id' then legacy_id_birth_date
+            when 'unverified_id' then unverified_id_birth_date
         end as birth_date,
         {{ nulled_raw_values([
             'client_type', ['gender', 'field_gender'], 'occupation', 'employer_industry',
