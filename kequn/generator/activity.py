@@ -343,7 +343,7 @@ def make_trades(pop: Pop, acc: Accounts, pos: Positions, prod: Products, prices,
     tod = np.where(fund_like, 9 * 3600 + rng.random(m) * 6 * 3600, tod).astype(np.int64)
     secs = d * 86400 + tod
     ch = np.where(rng.random(m) < 0.8, pop.channel_pref[c], rng.integers(0, 6, m))
-    order = np.lexsort((secs, c))
+    order = np.lexsort((c, secs))
     t = Trades(c, a, p, secs, buy, qty, price, amount, fee, ch)
     return Trades(*(getattr(t, f)[order] for f in Trades.__dataclass_fields__))
 
@@ -398,7 +398,7 @@ def make_transfers(pop: Pop, acc: Accounts, cal: Calendar, rng) -> Transfers:
     keep = (d <= cal.ref) & (amt >= 1)
     c, d, inbound, amt = c[keep], d[keep], inbound[keep], amt[keep]
     secs = d * 86400 + (9 * 3600 + rng.random(len(c)) * 7 * 3600).astype(np.int64)
-    order = np.lexsort((secs, c))
+    order = np.lexsort((c, secs))
     return Transfers(c[order], look[c, CASH][order], secs[order], inbound[order], amt[order])
 
 
@@ -428,7 +428,8 @@ def make_events(pop: Pop, cal: Calendar, rng, until: int | None = None) -> Event
     ok = _falloff(pop, c, d, rng) & (hi[c] >= lo[c])
     c, d = c[ok], d[ok]
     base = cal.window_start - 10_000
-    key = np.unique(c * 100_000 + (d - base))
+    key = np.sort(c * 100_000 + (d - base))
+    key = key[np.append(True, np.diff(key) != 0)] if len(key) else key
     c = key // 100_000
     d = key % 100_000 + base
     m = len(c)
@@ -449,4 +450,6 @@ def make_events(pop: Pop, cal: Calendar, rng, until: int | None = None) -> Event
     cnt = np.where(types == 0, 1 + rng.poisson(1.2, len(rows)), 1 + rng.poisson(2.0, len(rows)))
     dev = np.where(rng.random(len(rows)) < 0.88, pop.device_pref[c[rows]],
                    rng.integers(0, 4, len(rows)))
-    return Events(c[rows], d[rows], types, cnt, dev)
+    cr, dr = c[rows], d[rows]
+    order = np.lexsort((types, cr, dr))
+    return Events(cr[order], dr[order], types[order], cnt[order], dev[order])

@@ -219,21 +219,20 @@ def _append(args) -> int:
     tr = act.make_trades(allpop, acc, pos, prod, prices2, fx2, cal, rng, first_trade_boost=False)
     tf = act.make_transfers(allpop, acc, cal, rng)
     ev = act.make_events(allpop, cal, rng)
-    f, t = tb.holdings_rows(allpop, acc, pos, snap, prod, cal, rng, dirt, flags)
-    sink.write("holdings", names, f, t)
-    f, t = tb.balances_rows(allpop, acc, bal, cal, rng, dirt, flags)
-    sink.write("balances", names, f, t)
-    f, t, canc, next_tid = tb.trades_rows(allpop, acc, tr, prod, cal, rng, dirt, flags,
-                                          int(meta["next_trade_seq"]))
+    sink.write_parts("holdings", names,
+                     tb.holdings_rows(allpop, acc, pos, snap, prod, cal, rng, dirt, flags))
+    sink.write_parts("balances", names,
+                     tb.balances_rows(allpop, acc, bal, cal, rng, dirt, flags))
+    p, canc, next_tid = tb.trades_rows(allpop, acc, tr, prod, cal, rng, dirt, flags,
+                                       int(meta["next_trade_seq"]))
+    sink.write_parts("trades", names, p)
     cancels = _cancel_earlier(out / "trades" / f"{prev}.csv", pd_, d, rng)
     dirt.add("trades", "cancelled_by_later_row", cancels.num_rows)
-    sink.write("trades", names, np.zeros(t.num_rows + cancels.num_rows, int),
-               pa.concat_tables([t, cancels]))
-    f, t, next_fid = tb.transfers_rows(allpop, acc, tf, cal, rng, dirt,
-                                       int(meta["next_transfer_seq"]))
-    sink.write("cash_transfers", names, f, t)
-    f, t = tb.events_rows(allpop, ev, cal, rng, dirt)
-    sink.write("app_events", names, f, t)
+    sink.write("trades", names, np.zeros(cancels.num_rows, int), cancels)
+    p, next_fid = tb.transfers_rows(allpop, acc, tf, cal, rng, dirt,
+                                    int(meta["next_transfer_seq"]))
+    sink.write_parts("cash_transfers", names, p)
+    sink.write_parts("app_events", names, tb.events_rows(allpop, ev, cal, rng, dirt))
     sink.close()
     # all of the day's files are complete: move them into the extract in one go
     for path in sorted(staging.rglob("*.csv")):

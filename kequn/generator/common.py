@@ -123,9 +123,64 @@ def const(value: str | None, n: int) -> pa.Array:
     return pa.array([value], pa.string()).take(pa.array(np.zeros(n, np.int64)))
 
 
-def ints(x: np.ndarray, width: int = 0) -> pa.Array:
-    s = pa.array(np.asarray(x, np.int64)).cast(pa.string())
-    return pc.utf8_lpad(s, width, "0") if width else s
+def _from_chars(chars: np.ndarray, keep: np.ndarray) -> pa.Array:
+    """A string array from a [n, w] uint8 character matrix and a [n, w] keep mask."""
+    lengths = keep.sum(axis=1, dtype=np.int64)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = chars[keep]
+    return pa.Array.from_buffers(pa.large_string(), len(lengths),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                                 ).cast(pa.string())
+
+
+_POW = 10 ** np.arange(18, -1, -1, dtype=np.int64)
+
+
+def _digit_matrix(a: np.ndarray, width: int) -> np.ndarray:
+    """[n, width] ASCII digits of non-negative int64 values (most significant first)."""
+    out = np.empty((len(a), width), np.uint8)
+    d = a.astype(np.uint32) if len(a) and a.max() < 2 ** 32 else a.astype(np.uint64)
+    for j in range(width - 1, -1, -1):
+        q = d // 10
+        out[:, j] = d - q * 10
+        d = q
+    out += 48
+    return out
+
+
+def _width(a: np.ndarray) -> int:
+    top = int(a.max()) if len(a) else 0
+    return max(1, len(str(top)))
+
+
+def _fixed(units: np.ndarray, decimals: int, min_int: int = 1,
+           prefix: bytes = b"") -> pa.Array:
+    """Fixed-point text of int64 `units` (value * 10**decimals), vectorised in numpy."""
+    units = np.asarray(units, np.int64)
+    n = len(units)
+    neg = units < 0
+    a = np.abs(units)
+    scale = 10 ** decimals
+    whole = a // scale
+    w = max(_width(whole), min_int)
+    digits = _digit_matrix(whole, w)
+    int_len = np.maximum(np.searchsorted(_POW[::-1], whole, side="right"), min_int)
+    int_len = np.minimum(int_len, w)
+    cols = [np.full((n, len(prefix)), np.frombuffer(prefix, np.uint8), np.uint8)
+            if prefix else np.empty((n, 0), np.uint8),
+            np.full((n, 1), ord("-"), np.uint8), digits]
+    keeps = [np.ones((n, len(prefix)), bool), neg[:, None],
+             np.arange(w)[None, :] >= (w - int_len)[:, None]]
+    if decimals:
+        cols += [np.full((n, 1), ord("."), np.uint8), _digit_matrix(a % scale, decimals)]
+        keeps += [np.ones((n, 1), bool), np.ones((n, decimals), bool)]
+    return _from_chars(np.concatenate(cols, axis=1), np.concatenate(keeps, axis=1))
+
+
+def ints(x: np.ndarray, width: int = 0, prefix: str = "") -> pa.Array:
+    """Integers as text, zero-padded to width, optionally after a fixed prefix."""
+    return _fixed(np.asarray(x, np.int64), 0, max(width, 1), prefix.encode())
 
 
 def join(*parts) -> pa.Array:
@@ -136,18 +191,8 @@ def join(*parts) -> pa.Array:
 def num(x: np.ndarray, decimals: int = 2) -> pa.Array:
     """Fixed-point decimal text, e.g. 1234.50 or -3.00 (never scientific notation)."""
     x = np.asarray(x, np.float64)
-    scale = 10 ** decimals
-    units = np.rint(np.abs(x) * scale).astype(np.int64)
-    neg = (x < 0) & (units > 0)
-    whole = pa.array(units // scale).cast(pa.string())
-    if decimals:
-        frac = pc.utf8_lpad(pa.array(units % scale).cast(pa.string()), decimals, "0")
-        text = join(whole, ".", frac)
-    else:
-        text = whole
-    if neg.any():
-        text = pc.if_else(pa.array(neg), join("-", text), text)
-    return text
+    units = np.rint(x * 10 ** decimals).astype(np.int64)
+    return _fixed(units, decimals)
 
 
 def dates(days: np.ndarray, style: np.ndarray | int = 0) -> pa.Array:
@@ -155,16 +200,18 @@ def dates(days: np.ndarray, style: np.ndarray | int = 0) -> pa.Array:
     days = np.asarray(days, np.int64)
     iso = pa.array(days.astype("datetime64[D]")).cast(pa.string())
     style = np.broadcast_to(np.asarray(style), days.shape)
-    if not (style != 0).any():
-        return iso
-    compact = pc.replace_substring(iso, "-", "")
-    d64 = days.astype("datetime64[D]")
-    y = d64.astype("datetime64[Y]").astype(np.int64) + 1970
-    m = d64.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    dd = (d64 - d64.astype("datetime64[M]")).astype(np.int64) + 1
-    slash = join(ints(y), "/", ints(m), "/", ints(dd))
-    out = pc.if_else(pa.array(style == 1), compact, iso)
-    return pc.if_else(pa.array(style == 2), slash, out)
+    one, two = style == 1, style == 2
+    if one.any():
+        sub = iso.filter(pa.array(one))
+        iso = pc.replace_with_mask(iso, pa.array(one), pc.replace_substring(sub, "-", ""))
+    if two.any():
+        d64 = days[two].astype("datetime64[D]")
+        y = d64.astype("datetime64[Y]").astype(np.int64) + 1970
+        m = d64.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        dd = (d64 - d64.astype("datetime64[M]")).astype(np.int64) + 1
+        slash = join(ints(y), "/", ints(m), "/", ints(dd))
+        iso = pc.replace_with_mask(iso, pa.array(two), slash)
+    return iso
 
 
 def timestamps(secs: np.ndarray, style: np.ndarray | int = 0) -> pa.Array:
@@ -172,46 +219,53 @@ def timestamps(secs: np.ndarray, style: np.ndarray | int = 0) -> pa.Array:
     secs = np.asarray(secs, np.int64)
     std = pa.array(secs.astype("datetime64[s]")).cast(pa.string())
     style = np.broadcast_to(np.asarray(style), secs.shape)
-    if not (style != 0).any():
-        return std
-    iso = join(pc.replace_substring(std, " ", "T"), "+08:00")
-    compact = pc.replace_substring(pc.replace_substring(std, "-", ""), ":", "")
-    out = pc.if_else(pa.array(style == 1), iso, std)
-    return pc.if_else(pa.array(style == 2), compact, out)
+    one, two = style == 1, style == 2
+    if one.any():
+        sub = std.filter(pa.array(one))
+        std2 = join(pc.replace_substring(sub, " ", "T"), "+08:00")
+    if two.any():
+        sub = std.filter(pa.array(two))
+        std3 = pc.replace_substring(pc.replace_substring(sub, "-", ""), ":", "")
+    if one.any():
+        std = pc.replace_with_mask(std, pa.array(one), std2)
+    if two.any():
+        std = pc.replace_with_mask(std, pa.array(two), std3)
+    return std
 
 
 def messy_code(values: pa.Array, rng: np.random.Generator, rate: float) -> tuple[pa.Array, int]:
     """Upper-case, title-case or pad a share of code values with stray spaces."""
     n = len(values)
     hit = rng.random(n) < rate
-    k = int(hit.sum())
-    if not k:
-        return values, 0
     how = rng.integers(0, 4, n)
-    up = pc.utf8_upper(values)
-    title = pc.utf8_title(values)
-    padded = join(" ", values, " ")
-    trail = join(values, "  ")
-    alt = pc.if_else(pa.array(how == 0), up, title)
-    alt = pc.if_else(pa.array(how == 2), padded, alt)
-    alt = pc.if_else(pa.array(how == 3), trail, alt)
-    out = pc.if_else(pa.array(hit), alt, values)
-    return out, int((hit & pc.is_valid(values).to_numpy(zero_copy_only=False)).sum())
+    idx = np.flatnonzero(hit)
+    if not len(idx):
+        return values, 0
+    sub = values.take(pa.array(idx))
+    h = how[idx]
+    alt = pc.if_else(pa.array(h == 0), pc.utf8_upper(sub), pc.utf8_title(sub))
+    alt = pc.if_else(pa.array(h == 2), join(" ", sub, " "), alt)
+    alt = pc.if_else(pa.array(h == 3), join(sub, "  "), alt)
+    out = pc.replace_with_mask(values, pa.array(hit), alt)
+    return out, int(pc.sum(pc.is_valid(sub)).as_py() or 0)
 
 
 def blanks(values: pa.Array, rng: np.random.Generator, blank_share: float) -> pa.Array:
     """Turn some nulls into '' or ' ' (blank strings where nulls are meant)."""
     n = len(values)
-    isnull = pc.is_null(values).to_numpy(zero_copy_only=False)
     r = rng.random(n)
+    isnull = pc.is_null(values).to_numpy(zero_copy_only=False)
     fill = isnull & (r < blank_share)
     if not fill.any():
         return values
-    alt = pc.if_else(pa.array(r < blank_share * 0.85), const("", n), const(" ", n))
-    return pc.if_else(pa.array(fill), alt, values)
+    alt = np.where(r[fill] < blank_share * 0.85, "", " ")
+    return pc.replace_with_mask(values, pa.array(fill), pa.array(alt.tolist(), pa.string()))
 
 
 def replace_where(values: pa.Array, mask: np.ndarray, repl: pa.Array) -> pa.Array:
+    """values with rows where mask holds taken from repl (same length as values)."""
+    mask = np.asarray(mask, bool)
     if not mask.any():
         return values
-    return pc.if_else(pa.array(mask), repl, values)
+    sub = repl.take(pa.array(np.flatnonzero(mask)))
+    return pc.replace_with_mask(values, pa.array(mask), sub)

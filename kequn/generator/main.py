@@ -270,17 +270,17 @@ class Generator:
         sink.write("clients", self.names["clients"], cr.file_idx, cr.table)
         f, t = tb.accounts_rows(pop, acc, cal, rt, self.dirt)
         sink.write("accounts", self.names["accounts"], f, t)
-        f, t = tb.holdings_rows(pop, acc, pos, snap, prod, cal, rt, self.dirt, flags)
-        sink.write("holdings", self.names["holdings"], f, t)
-        f, t = tb.balances_rows(pop, acc, bal, cal, rt, self.dirt, flags)
-        sink.write("balances", self.names["balances"], f, t)
-        f, t, canc, next_tid = tb.trades_rows(pop, acc, tr, prod, cal, rt, self.dirt, flags,
-                                              trade_id)
-        sink.write("trades", self.names["trades"], f, t)
-        f, t, next_fid = tb.transfers_rows(pop, acc, tf, cal, rt, self.dirt, transfer_id)
-        sink.write("cash_transfers", self.names["cash_transfers"], f, t)
-        f, t = tb.events_rows(pop, ev, cal, rt, self.dirt)
-        sink.write("app_events", self.names["app_events"], f, t)
+        p = tb.holdings_rows(pop, acc, pos, snap, prod, cal, rt, self.dirt, flags)
+        sink.write_parts("holdings", self.names["holdings"], p)
+        p = tb.balances_rows(pop, acc, bal, cal, rt, self.dirt, flags)
+        sink.write_parts("balances", self.names["balances"], p)
+        p, canc, next_tid = tb.trades_rows(pop, acc, tr, prod, cal, rt, self.dirt, flags,
+                                           trade_id)
+        sink.write_parts("trades", self.names["trades"], p)
+        p, next_fid = tb.transfers_rows(pop, acc, tf, cal, rt, self.dirt, transfer_id)
+        sink.write_parts("cash_transfers", self.names["cash_transfers"], p)
+        p = tb.events_rows(pop, ev, cal, rt, self.dirt)
+        sink.write_parts("app_events", self.names["app_events"], p)
 
         # ----- truth from exactly what was generated (clean values)
         last = len(cal.snapshots) - 1

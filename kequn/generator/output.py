@@ -12,6 +12,14 @@ import pyarrow.parquet as pq
 
 from kequn.contract import raw_tables
 
+LOW_CARDINALITY = {
+    "snapshot_date", "product_code", "is_restricted", "client_type", "gender", "occupation",
+    "employer_industry", "employer_listed_board", "education", "marital_status", "risk_level",
+    "open_channel", "branch_id", "city", "status", "account_type", "side", "channel",
+    "event_type", "device", "direction", "event_date", "currency", "rate_date", "product_type",
+    "board", "risk_rating", "margin_debt", "children_count", "fee",
+}
+
 
 class Sink:
     """Keeps a writer per delivery file; rows arrive chunk by chunk, in a fixed order."""
@@ -30,14 +38,21 @@ class Sink:
             return
         data = data.select(list(self.columns[table]))
         file_idx = np.asarray(file_idx)
-        order = np.argsort(file_idx, kind="stable")
-        sorted_idx = file_idx[order]
-        data = data.take(pa.array(order))
+        if len(file_idx) > 1 and (np.diff(file_idx) < 0).any():
+            order = np.argsort(file_idx, kind="stable")
+            sorted_idx = file_idx[order]
+            data = data.take(pa.array(order))
+        else:
+            sorted_idx = file_idx
         bounds = np.flatnonzero(np.diff(sorted_idx)) + 1
         starts = np.concatenate([[0], bounds])
         ends = np.concatenate([bounds, [len(sorted_idx)]])
         for a, b in zip(starts, ends, strict=True):
             self._write_file(table, names[int(sorted_idx[a])], data.slice(a, b - a))
+
+    def write_parts(self, table: str, names: list[str], parts) -> None:
+        for file_idx, data in parts:
+            self.write(table, names, file_idx, data)
 
     def _write_file(self, table: str, name: str, part: pa.Table) -> None:
         extra = self.extras.get((table, name))
@@ -56,8 +71,10 @@ class Sink:
             if name.endswith(".csv"):
                 w = pcsv.CSVWriter(str(path), part.schema)
             else:
+                dict_cols = [c for c in part.column_names if c in LOW_CARDINALITY]
                 w = pq.ParquetWriter(str(path), part.schema, compression="zstd",
-                                     use_dictionary=True, write_statistics=False)
+                                     use_dictionary=dict_cols or False,
+                                     write_statistics=False)
             self.writers[key] = w
         w.write_table(part)
         self.rows[table] = self.rows.get(table, 0) + part.num_rows

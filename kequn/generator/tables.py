@@ -82,11 +82,11 @@ class Flags:
 
 
 def client_ids(g: np.ndarray) -> pa.Array:
-    return join("C", ints(np.asarray(g) + 1, 8))
+    return ints(np.asarray(g) + 1, 8, "C")
 
 
 def account_ids(g: np.ndarray, suffix: np.ndarray) -> pa.Array:
-    return join("A", ints(np.asarray(g) + 1, 8), ints(suffix))
+    return ints((np.asarray(g) + 1) * 10 + np.asarray(suffix), 9, "A")
 
 
 def id_check(body17: np.ndarray) -> np.ndarray:
@@ -377,8 +377,13 @@ def accounts_rows(pop: Pop, acc: Accounts, cal: Calendar, rng, dirt: Dirt):
     return np.concatenate([fidx, fidx[o]]), pa.concat_tables([t, orphan])
 
 
+def parts(fs: list, ts: list) -> list[tuple[np.ndarray, pa.Table]]:
+    """The main rows (already in file order) and the planted extra rows, as two writes."""
+    return [(fs[0], ts[0]), (np.concatenate(fs[1:]), pa.concat_tables(ts[1:]))]
+
+
 def unknown_accounts(rng, n: int) -> pa.Array:
-    return join("A", ints(rng.integers(0, 10 ** 8, n), 8), "9")
+    return ints(rng.integers(0, 10 ** 8, n) * 10 + 9, 9, "A")
 
 
 def unknown_products(rng, n: int) -> pa.Array:
@@ -390,15 +395,16 @@ def non_numeric(values: pa.Array, x: np.ndarray, rng, rate: float) -> tuple[pa.A
     """Replace a share of numbers by 'N/A', '-', '' or '1,234.50'-style text."""
     n = len(values)
     hit = rng.random(n) < rate
+    how = rng.integers(0, 4, n)
     if not hit.any():
         return values, hit
-    ax = np.abs(np.asarray(x, float))
+    ax = np.abs(np.asarray(x, float)[hit])
+    h = how[hit]
     thousands = join(ints((ax // 1000).astype(np.int64)), ",",
                      pc.utf8_lpad(num(ax % 1000, 2), 6, "0"))
-    how = rng.integers(0, 4, n)
-    alt = pick(vocab(["N/A", "-", "", "n/a"]), how)
-    alt = pc.if_else(pa.array((how < 2) & (ax >= 1000)), thousands, alt)
-    return replace_where(values, hit, alt), hit
+    alt = pick(vocab(["N/A", "-", "", "n/a"]), h)
+    alt = pc.if_else(pa.array((h < 2) & (ax >= 1000)), thousands, alt)
+    return pc.replace_with_mask(values, pa.array(hit), alt), hit
 
 
 # --------------------------------------------------------------------------- holdings
@@ -445,11 +451,11 @@ def holdings_rows(pop: Pop, acc: Accounts, pos: Positions, snap: Snapshot, prod:
     dirt.add("holdings", "snapshot_date_yyyymmdd", odd_date.sum())
     fidx = snap.s.copy()
     # zero-quantity lines (legal) and orphan account lines
-    z = rng.choice(m, int(m * 0.001), replace=False) if m else np.array([], int)
+    z = np.sort(rng.choice(m, int(m * 0.001), replace=False)) if m else np.array([], int)
     zero = t.take(pa.array(z))
     for col in ("quantity", "market_value", "cost_value"):
         zero = zero.set_column(zero.column_names.index(col), col, const("0", len(z)))
-    o = rng.choice(m, int(m * 0.002), replace=False) if m else np.array([], int)
+    o = np.sort(rng.choice(m, int(m * 0.002), replace=False)) if m else np.array([], int)
     orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
     dirt.add("holdings", "zero_quantity_rows", len(z))
     dirt.add("holdings", "orphan_account_id", len(o))
@@ -458,7 +464,7 @@ def holdings_rows(pop: Pop, acc: Accounts, pos: Positions, snap: Snapshot, prod:
     dirt.add("holdings", "resent_snapshot_rows", len(rs))
     tables = [t, zero, orph, t.take(pa.array(rs))]
     f = [fidx, fidx[z], fidx[o], np.full(len(rs), len(cal.snapshots))]
-    return np.concatenate(f), pa.concat_tables(tables)
+    return parts(f, tables)
 
 
 def balances_rows(pop: Pop, acc: Accounts, bal: Balances, cal: Calendar, rng, dirt: Dirt,
@@ -479,8 +485,8 @@ def balances_rows(pop: Pop, acc: Accounts, bal: Balances, cal: Calendar, rng, di
     dirt.add("balances", "orphan_account_id", len(o))
     rs = np.flatnonzero(cal.snapshots[bal.s] == cal.resend_day)
     dirt.add("balances", "resent_snapshot_rows", len(rs))
-    return (np.concatenate([bal.s, bal.s[o], np.full(len(rs), len(cal.snapshots))]),
-            pa.concat_tables([t, orph, t.take(pa.array(rs))]))
+    return parts([bal.s, bal.s[o], np.full(len(rs), len(cal.snapshots))],
+                 [t, orph, t.take(pa.array(rs))])
 
 
 # --------------------------------------------------------------------------- trades
@@ -561,9 +567,8 @@ def trades_rows(pop: Pop, acc: Accounts, tr: Trades, prod: Products, cal: Calend
     orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
     orph = orph.set_column(0, "trade_id", join("T", ints(first_id + m + np.arange(len(o)), 12)))
     dirt.add("trades", "orphan_account_id", len(o))
-    table = pa.concat_tables([t, orph, canc_rows, t.take(pa.array(di))])
-    f = np.concatenate([fidx, fidx[o], cfile, dfile])
-    return f, table, canc, first_id + m + len(o)
+    out = parts([fidx, fidx[o], cfile, dfile], [t, orph, canc_rows, t.take(pa.array(di))])
+    return out, canc, first_id + m + len(o)
 
 
 def transfers_rows(pop: Pop, acc: Accounts, tf: Transfers, cal: Calendar, rng, dirt: Dirt,
@@ -589,8 +594,7 @@ def transfers_rows(pop: Pop, acc: Accounts, tf: Transfers, cal: Calendar, rng, d
     orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
     orph = orph.set_column(0, "transfer_id", join("F", ints(first_id + m + np.arange(len(o)), 12)))
     dirt.add("cash_transfers", "orphan_account_id", len(o))
-    return (np.concatenate([fidx, fidx[o], dfile]),
-            pa.concat_tables([t, orph, t.take(pa.array(di))]), first_id + m + len(o))
+    return parts([fidx, fidx[o], dfile], [t, orph, t.take(pa.array(di))]), first_id + m + len(o)
 
 
 def events_rows(pop: Pop, ev: Events, cal: Calendar, rng, dirt: Dirt):
@@ -611,5 +615,4 @@ def events_rows(pop: Pop, ev: Events, cal: Calendar, rng, dirt: Dirt):
     orph = t.take(pa.array(o)).set_column(1, "client_id", join("C", ints(
         rng.integers(90_000_000, 99_999_999, len(o)), 8)))
     dirt.add("app_events", "orphan_client_id", len(o))
-    return (np.concatenate([fidx, fidx[o], dfile]),
-            pa.concat_tables([t, orph, t.take(pa.array(di))]))
+    return parts([fidx, fidx[o], dfile], [t, orph, t.take(pa.array(di))])
