@@ -317,7 +317,7 @@ def make_trades(pop: Pop, acc: Accounts, pos: Positions, prod: Products, prices,
     rand_acct = np.where(prod.ptype[p] == PT["option"], look[c, OPTION], rand_acct)
     a[~own] = rand_acct[~own]
     keep = a >= 0
-    keep &= acc.open_day[np.maximum(a, 0)] <= d
+    keep &= (acc.open_day[np.maximum(a, 0)] <= d) & (d < acc.close_day[np.maximum(a, 0)])
     c, d, p, a, fund_like = c[keep], d[keep], p[keep], a[keep], fund_like[keep]
     m = len(c)
     col = price_on(prices, cal, d)

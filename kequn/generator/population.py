@@ -282,7 +282,7 @@ def make_population(g: np.ndarray, cal: Calendar, rng: np.random.Generator,
     fund_day = open_day + rng.integers(0, 20, n)
     never = (kind == ZOMBIE) & (r(n) < 0.55)
     fund_day = np.where(never, NEVER, fund_day)
-    fresh = (days_open <= 45) & (kind == ACTIVE) & (r(n) < 0.35)
+    fresh = (days_open <= 30) & (kind == ACTIVE) & (r(n) < 0.35)
     fund_day = np.where(fresh, NEVER, fund_day)  # opened, not yet funded
     act_end = np.full(n, cal.ref)
     drain_start = np.full(n, NEVER)

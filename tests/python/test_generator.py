@@ -20,7 +20,7 @@ from kequn.contract import raw_tables
 from kequn.generate import run_generate
 from kequn.landing import land
 
-SCALE = 0.01  # 1,000 clients
+SCALE = 0.006  # 600 clients
 WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
@@ -312,9 +312,9 @@ def test_restricted_star_and_margin(con):
 # --------------------------------------------------------------------------- determinism
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    assert generate(a, scale=0.003) == 0
-    assert generate(b, scale=0.003) == 0
-    assert generate(c, scale=0.003, seed=7) == 0
+    assert generate(a, scale=0.002) == 0
+    assert generate(b, scale=0.002) == 0
+    assert generate(c, scale=0.002, seed=7) == 0
     da, db, dc = file_digests(a), file_digests(b), file_digests(c)
     assert da == db
     assert file_digests(tmp_path / "a.truth") == file_digests(tmp_path / "b.truth")
@@ -330,9 +330,9 @@ def test_refuses_to_overwrite(tmp_path):
 # --------------------------------------------------------------------------- append-day
 def test_append_day_adds_files_and_lands(tmp_path):
     out = tmp_path / "raw"
-    assert generate(out, scale=0.004) == 0
+    assert generate(out, scale=0.003) == 0
     before = file_digests(out)
-    assert generate(out, scale=0.004, append=True) == 0
+    assert generate(out, scale=0.003, append=True) == 0
     after = file_digests(out)
     assert {f: after[f] for f in before} == before, "an existing file changed"
     new = sorted(set(after) - set(before))
@@ -342,7 +342,7 @@ def test_append_day_adds_files_and_lands(tmp_path):
     meta = json.loads((tmp_path / "raw.truth" / "meta.json").read_text())
     assert meta["ref_date"] == "2025-12-01"
     # a second append is the next weekday; both land cleanly
-    assert generate(out, scale=0.004, append=True) == 0
+    assert generate(out, scale=0.003, append=True) == 0
     assert (out / "trades" / "2025-12-02.csv").is_file()
     report = land(out, tmp_path / "landing", progress=False)
     assert report.tables["trades"].files_total == report.tables["trades"].files_new
