@@ -1,0 +1,246 @@
+"""The GX gates on their own: suites in sync with their specs, findings that name table,
+column and offending values, the PII scan, publishing mechanics and the offline report.
+
+These run the real checkpoints on real (small) DuckDB data, without dbt: seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kequn import gates, publish, report
+from kequn.landing import land
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handwritten_extract"
+
+
+def _rewrite_csv_column(folder: Path, column: str, value: str) -> None:
+    for f in folder.glob("*.csv"):
+        with f.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        i = rows[0].index(column)
+        for r in rows[1:]:
+            r[i] = value
+        with f.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(rows)
+
+
+@pytest.fixture
+def extract(tmp_path: Path) -> Path:
+    out = tmp_path / "raw"
+    shutil.copytree(FIXTURE, out)
+    return out
+
+
+def _raw_gate(raw: Path, tmp: Path, **overrides: float) -> gates.GateResult:
+    landing = tmp / "landing"
+    land(raw, landing, progress=False)
+    return gates.run_raw_gate(landing, tmp / "work", gates.load_thresholds(overrides))
+
+
+def test_committed_suites_match_their_specs(tmp_path: Path) -> None:
+    """`python -m kequn.gates sync` on the committed files changes nothing."""
+    shutil.copytree(gates.GX_DIR, tmp_path / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+    gates.sync(tmp_path)
+    committed = {p.relative_to(gates.GX_DIR) for p in gates.GX_DIR.rglob("*.json")
+                 if "uncommitted" not in p.parts}
+    synced = {p.relative_to(tmp_path / "gx") for p in (tmp_path / "gx").rglob("*.json")
+              if "uncommitted" not in p.parts}
+    assert committed == synced
+    changed = [str(p) for p in sorted(committed)
+               if not filecmp.cmp(gates.GX_DIR / p, tmp_path / "gx" / p, shallow=False)]
+    assert not changed, f"run `python -m kequn.gates sync` and commit: {changed}"
+    assert (gates.GX_DIR / "great_expectations.yml").read_text() == (
+        tmp_path / "gx" / "great_expectations.yml").read_text()
+
+
+def test_every_raw_table_has_a_suite_and_every_mart_one_too() -> None:
+    suites = {p.relative_to(gates.GX_DIR / "expectations").with_suffix("").as_posix()
+              for p in (gates.GX_DIR / "expectations").rglob("*.json")}
+    assert {f"raw/{t}" for t in gates.RAW_SPEC} <= suites
+    assert {f"marts/{m}" for m in gates.PUBLIC_MARTS} <= suites
+    assert {"marts/warehouse_columns", "marts/pii_value_hits"} <= suites
+
+
+def test_raw_gate_passes_on_the_handwritten_extract(extract: Path, tmp_path: Path) -> None:
+    gate = _raw_gate(extract, tmp_path)
+    assert gate.success, "\n".join(gate.lines())
+    assert gate.evaluated >= 9 * 4
+
+
+def test_raw_gate_names_table_column_and_offending_values(extract: Path,
+                                                          tmp_path: Path) -> None:
+    _rewrite_csv_column(extract / "accounts", "open_date", "someday")
+    gate = _raw_gate(extract, tmp_path)
+    assert not gate.success
+    (finding,) = [f for f in gate.findings if f.asset == "accounts"]
+    assert finding.column == "open_date"
+    assert finding.expectation == "unexpected_rows_expectation"
+    assert "someday" in finding.line()
+    assert "accounts.open_date" in finding.line()
+
+
+def test_unknown_codes_over_the_limit_fail_but_a_few_do_not(extract: Path,
+                                                           tmp_path: Path) -> None:
+    _rewrite_csv_column(extract / "accounts", "account_type", "sideways")
+    gate = _raw_gate(extract, tmp_path / "a")
+    assert not gate.success
+    bad = [f for f in gate.findings if f.column == "account_type"]
+    assert bad and "sideways" in bad[0].line()
+    # The same rate with a tolerance of 100 % passes: the limit really is the limit.
+    gate = _raw_gate(extract, tmp_path / "b", max_unknown_code_share=1.0)
+    assert not [f for f in gate.findings if f.column == "account_type"]
+
+
+def test_empty_table_fails_the_row_count_expectation(extract: Path, tmp_path: Path) -> None:
+    for f in (extract / "fx_rates").iterdir():
+        f.unlink()
+    gate = _raw_gate(extract, tmp_path)
+    bad = [f for f in gate.findings if f.asset == "fx_rates"]
+    assert [f.expectation for f in bad] == ["expect_table_row_count_to_be_between"]
+
+
+def _fake_warehouse(path: Path, *, pii: bool) -> Path:
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute("create schema staging")
+    con.execute("create table marts.dq_reconciliation as select 'trades' as table_name, "
+                "10::bigint as raw_rows, 7::bigint as loaded_rows, 2::bigint as duplicate_rows,"
+                " 1::bigint as rejected_rows, 0::bigint as orphan_rows")
+    con.execute("create table staging.notes as select 'C001' as client_id, "
+                + ("'call 13812345678' as memo, '11010519491231002X' as ref"
+                   if pii else "'nothing' as memo, 'T2025112400000001' as ref"))
+    if pii:
+        con.execute("create table staging.contacts as select 'C001' as client_id, "
+                    "'13812345678' as phone")
+    con.close()
+    return path
+
+
+def test_pii_scan_finds_resident_ids_mobiles_and_pii_columns(tmp_path: Path) -> None:
+    db = _fake_warehouse(tmp_path / "pii.duckdb", pii=True)
+    gate = gates.run_marts_gate(db, tmp_path / "work", gates.load_thresholds(), {"trades": 10})
+    assert not gate.success
+    by_asset = {f.asset: f for f in gate.findings}
+    hits = by_asset["pii_value_hits"].sample
+    found = {(h["table_name"], h["column_name"], h["pattern"]) for h in hits}
+    assert ("notes", "ref", "resident_id_18") in found
+    assert ("contacts", "phone", "mobile_11") in found
+    # The value inside free text is not a whole-value match; the report never shows PII.
+    assert ("notes", "memo", "mobile_11") not in found
+    text = json.dumps([f.line() for f in gate.findings], ensure_ascii=False)
+    assert "13812345678" not in text and "11010519491231002X" not in text
+    names = by_asset["warehouse_columns"].sample
+    assert {"table_name": "contacts", "column_name": "phone"}.items() <= names[0].items()
+    # Missing public marts are reported as such.
+    assert "client_segments" in (gate.error or "")
+
+
+def test_pii_scan_is_quiet_on_clean_data(tmp_path: Path) -> None:
+    db = _fake_warehouse(tmp_path / "clean.duckdb", pii=False)
+    gate = gates.run_marts_gate(db, tmp_path / "work", gates.load_thresholds(), {"trades": 10})
+    assets = {f.asset for f in gate.findings}
+    assert "pii_value_hits" not in assets and "warehouse_columns" not in assets
+    # dq_reconciliation identity holds and raw_rows equals the landed count.
+    recon = [r for r in gate.results if r["asset"] == "dq_reconciliation"
+             and "identity" in r["description"]]
+    assert recon and recon[0]["success"]
+
+
+def test_reconciliation_against_landing_counts_fails_on_mismatch(tmp_path: Path) -> None:
+    db = _fake_warehouse(tmp_path / "w.duckdb", pii=False)
+    gate = gates.run_marts_gate(db, tmp_path / "work", gates.load_thresholds(), {"trades": 11})
+    bad = [f for f in gate.findings if "landing manifest" in f.description]
+    assert bad and bad[0].sample[0]["landed_rows"] == 11
+
+
+def _paths(tmp: Path) -> publish.BuildPaths:
+    db = tmp / "kequn.duckdb"
+    return publish.paths_for(db, publish.new_run_id())
+
+
+def test_publish_refuses_while_a_writer_holds_the_published_file(tmp_path: Path) -> None:
+    p = _paths(tmp_path)
+    duckdb.connect(str(p.published_db)).close()
+    p.published_db.with_name(p.published_db.name + ".wal").write_bytes(b"x")
+    with pytest.raises(publish.PublishError, match="wal"):
+        publish.prepare(p, full_refresh=False)
+
+
+def test_publish_replaces_db_and_appends_landing(tmp_path: Path) -> None:
+    p = _paths(tmp_path)
+    (p.published_landing / "trades").mkdir(parents=True)
+    (p.published_landing / "trades" / "batch_00001.parquet").write_bytes(b"old")
+    (p.published_landing / "_manifest.json").write_text('{"batches": 1}')
+    con = duckdb.connect(str(p.published_db))
+    con.execute("create table t as select 1 as v")
+    con.close()
+    publish.prepare(p, full_refresh=False)
+    assert (p.build_landing / "trades" / "batch_00001.parquet").stat().st_ino == (
+        p.published_landing / "trades" / "batch_00001.parquet").stat().st_ino
+    (p.build_landing / "trades" / "batch_00002.parquet").write_bytes(b"new")
+    (p.build_landing / "_manifest.json").write_text('{"batches": 2}')
+    con = duckdb.connect(str(p.build_db))
+    con.execute("insert into t values (2)")
+    con.close()
+    publish.publish(p, full_refresh=False)
+    with duckdb.connect(str(p.published_db), read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchone()[0] == 2
+    assert (p.published_landing / "trades" / "batch_00002.parquet").read_bytes() == b"new"
+    assert json.loads((p.published_landing / "_manifest.json").read_text())["batches"] == 2
+
+
+def test_cleanup_keeps_the_newest_builds_and_running_ones(tmp_path: Path) -> None:
+    builds = tmp_path / "builds"
+    for i, state in enumerate(["published"] * 5 + ["failed"] * 3):
+        d = builds / f"2026010{i}T000000Z-{i:06d}"
+        d.mkdir(parents=True)
+        (d / "status.json").write_text(json.dumps({"state": state, "pid": -1}))
+    live = builds / "20270101T000000Z-live00"
+    live.mkdir()
+    (live / "status.json").write_text(json.dumps({"state": "running", "pid": os.getppid()}))
+    removed = publish.cleanup(tmp_path, keep_published=2, keep_failed=1)
+    left = sorted(d.name for d in builds.iterdir())
+    assert len(removed) == 3 + 2
+    assert live.name in left
+    assert len(left) == 2 + 1 + 1
+
+
+def test_report_is_self_contained_and_names_the_failure(tmp_path: Path) -> None:
+    run = {
+        "run_id": "r1", "status": "failed", "failed_step": "raw gate", "seconds": 3.0,
+        "error": "raw gate failed", "steps": [{"name": "land", "seconds": 1.0, "status": "ok",
+                                               "detail": ""}],
+        "gates": {"raw": {"success": False, "seconds": 1.0, "evaluated": 2, "failed": 1,
+                          "error": None, "data_docs": None,
+                          "findings": [{"asset": "accounts", "column": "open_date",
+                                        "expectation": "unexpected_rows_expectation",
+                                        "description": "dates parse", "observed": 1,
+                                        "sample": [{"offending_value": "someday"}],
+                                        "line": "accounts.open_date failed"}],
+                          "results": []}},
+    }
+    history = tmp_path / "h.jsonl"
+    report.append_history(history, run)
+    out = report.write_report(tmp_path / "r.html", run, report.read_history(history))
+    html = out.read_text()
+    assert "FAILED at raw gate" in html and "someday" in html and "open_date" in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert len(report.read_history(history)) == 1
+
+
+def test_offline_data_docs_drops_cdn_assets(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_text('<html><head><link href="https://cdn.example/b.css" rel="stylesheet">'
+                    '<script src="https://cdn.example/j.js"></script></head><body>x</body></html>')
+    assert report.offline_data_docs(tmp_path) == 1
+    text = page.read_text()
+    assert "cdn.example" not in text and "<style>" in text and "x</body>" in text
