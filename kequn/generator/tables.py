@@ -285,8 +285,9 @@ def clients_rows(pop: Pop, cal: Calendar, rng, dirt: Dirt, flags: Flags) -> Clie
     rdate = np.where((pop.prev_risk[c] > 0) & ~new_risk, pop.open_day[c], pop.risk_date[c])
     rdate_txt = dates(np.maximum(rdate, 0), rng.choice(3, m, p=[0.8, 0.12, 0.08]))
     rdate_txt = replace_where(rdate_txt, lvl == 0, pa.nulls(m, pa.string()))
-    occ_v = replace_where(occ_now.take(ci), vday < pop.occ_change[c], occ_prev.take(ci))
-    old_contact = vday < pop.contact_change[c]
+    before_change = (pop.prev_occ[c] >= 0) & (vday < pop.occ_change[c])
+    occ_v = replace_where(occ_now.take(ci), before_change, occ_prev.take(ci))
+    old_contact = (pop.contact_change[c] < NEVER) & (vday < pop.contact_change[c])
     phone_v = replace_where(phone.take(ci), old_contact, phone_old.take(ci))
     city_v = replace_where(city.take(ci), old_contact, city_old.take(ci))
     status = np.zeros(m, int)

@@ -195,6 +195,42 @@ def test_truth_lifecycle_matches_the_files_for_churned_and_zombie(extract, con):
     assert all(last.get(c, "0") <= "20250830" for c in churned)
 
 
+OCC_LABELS = {"学生": "student", "全职家庭主妇": "homemaker", "家庭主妇": "homemaker",
+              "职员": "employee", "专业人士": "professional", "公务员": "civil_servant",
+              "企业高管": "executive", "企业主": "business_owner", "私营业主": "business_owner",
+              "个体工商户": "self_employed", "退休": "retired", "无业": "unemployed",
+              "农民": "farmer", "其他": "other"}
+GENDER = {"m": "M", "male": "M", "男": "M", "1": "M", "f": "F", "female": "F", "女": "F", "2": "F"}
+
+
+def test_current_client_versions_agree_with_the_truth(extract, con):
+    """The latest version of each client, decoded independently, matches the personas."""
+    p = pq.read_table(extract.parent / "raw.truth" / "personas.parquet").to_pandas()
+    truth = p.set_index("client_id")
+    rows = con.execute("""
+        select client_id, occupation, gender, birth_date from clients
+        qualify row_number() over (partition by client_id
+                                   order by updated_at desc, filename desc) = 1""").fetchall()
+    occ_ok = occ_n = g_ok = g_n = b_ok = b_n = 0
+    for cid, occ, gender, birth in rows:
+        t = truth.loc[cid]
+        if t.client_type != "individual":
+            continue
+        if occ and occ.strip() and isinstance(t.occupation, str):
+            label = occ.strip().lower()
+            occ_n += 1
+            occ_ok += OCC_LABELS.get(label, label) == t.occupation
+        if gender and gender.strip():
+            g_n += 1
+            g_ok += GENDER[gender.strip().lower()] == t.gender
+        if birth and len(birth) == 10 and birth[4] == "-":
+            b_n += 1
+            b_ok += birth == str(t.birth_date)
+    assert occ_n > 300 and occ_ok >= 0.96 * occ_n, (occ_ok, occ_n)
+    assert g_n > 300 and g_ok == g_n
+    assert b_n > 200 and 0.95 * b_n <= b_ok < b_n  # typed dates may disagree with the ID
+
+
 # --------------------------------------------------------------------------- dirt
 def test_duplicate_and_cancelled_trades(con):
     dup = con.execute("""
