@@ -1,5 +1,8 @@
 -- Every raw clients row, typed, PII decoded then hashed (name and phone never read), with
 -- the first rule it breaks (null when it passes).
+{%- set most_trusted =
+    'coalesce(valid_id_birth_date, field_birth_date, legacy_id_birth_date, unverified_id_birth_date)' %}
+
 with
 
 source as (
@@ -87,8 +90,7 @@ birth_dates as (
             when id_number_status = 'valid' then id_gender
             when field_gender is not null then field_gender
             when id_number_status in ('legacy_15', 'invalid_checksum') then id_gender
-        end as gender,
-        {{ dbt.dateadd('year', -121, '_landed_date') }} as _oldest_impossible_birth_date
+        end as gender
 
     from typed
 
@@ -100,21 +102,15 @@ derived as (
         *,
         -- the first candidate that is possible (not after the landing date, age <= 120)
         case
-            when valid_id_birth_date <= _landed_date
-                and valid_id_birth_date > _oldest_impossible_birth_date then 'id_number'
-            when field_birth_date <= _landed_date
-                and field_birth_date > _oldest_impossible_birth_date then 'birth_date'
-            when legacy_id_birth_date <= _landed_date
-                and legacy_id_birth_date > _oldest_impossible_birth_date then 'legacy_id'
-            when unverified_id_birth_date <= _landed_date
-                and unverified_id_birth_date > _oldest_impossible_birth_date then 'unverified_id'
+            when {{ is_possible_birth_date('valid_id_birth_date', '_landed_date') }} then 'id_number'
+            when {{ is_possible_birth_date('field_birth_date', '_landed_date') }} then 'birth_date'
+            when {{ is_possible_birth_date('legacy_id_birth_date', '_landed_date') }} then 'legacy_id'
+            when {{ is_possible_birth_date('unverified_id_birth_date', '_landed_date') }} then 'unverified_id'
         end as birth_date_source,
         -- what is doubtful about the most trusted candidate
         case
-            when coalesce(valid_id_birth_date, field_birth_date, legacy_id_birth_date, unverified_id_birth_date)
-                > _landed_date then 'future'
-            when coalesce(valid_id_birth_date, field_birth_date, legacy_id_birth_date, unverified_id_birth_date)
-                <= _oldest_impossible_birth_date then 'over_120'
+            when {{ most_trusted }} > _landed_date then 'future'
+            when not {{ is_possible_birth_date(most_trusted, '_landed_date') }} then 'over_120'
             when birth_date_raw is not null and field_birth_date is null then 'unparseable'
             when valid_id_birth_date <> field_birth_date then 'disagrees_with_id'
         end as birth_date_issue
