@@ -13,6 +13,16 @@ valid as (
 
 ),
 
+cancellations as (
+
+    -- a cancellation takes effect even when its row is rejected for another value (it
+    -- stays in the rejects too): a cancelled trade must never count as filled
+    select distinct trade_id
+    from base
+    where status = 'cancelled' and trade_id is not null
+
+),
+
 ranked as (
 
     select
@@ -24,8 +34,7 @@ ranked as (
         ) as _rank,
         count(*) over (partition by trade_id) - 1 as _superseded_rows,
         -- a cancelled version cancels the trade, whatever version comes after it
-        max(case when status = 'cancelled' then 1 else 0 end) over (partition by trade_id) = 1
-            as has_cancelled_version
+        trade_id in (select cancellations.trade_id from cancellations) as has_cancelled_version
 
     from valid
 
