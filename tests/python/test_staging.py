@@ -7,12 +7,12 @@ files: each count is spelled out row by row in the comments — not from running
 from __future__ import annotations
 
 import csv
+import hashlib
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import FIXTURES, isolated_env, kequn
 
 EXTRACT = FIXTURES / "handwritten_extract"
@@ -49,29 +49,29 @@ EXPECTED_RECONCILIATION = {
     "app_events": (10, 6, 1, 3, 1),
 }
 
-# (table, _source_file, _row_in_file) -> (reject_reason, reject_column)
+# (table, file under the table's folder, _row_in_file) -> (reject_reason, reject_column)
 EXPECTED_REJECTS = {
-    ("clients", "clients/clients_2025-11-01.csv", 12): ("missing_key", "client_id"),
-    ("clients", "clients/clients_2025-11-01.csv", 13): ("unparseable_timestamp", "updated_at"),
-    ("accounts", "accounts/accounts_2025-11-02.csv", 2): ("missing_key", "account_id"),
-    ("products", "products/products_2025-11-02.parquet", 2): ("missing_key", "product_code"),
-    ("fx_rates", "fx_rates/fx_rates_2025-11.csv", 4): ("missing_value", "cny_per_unit"),
-    ("fx_rates", "fx_rates/fx_rates_2025-11.csv", 5): ("unknown_code", "currency"),
-    ("holdings", "holdings/holdings_2025-11-28.csv", 3): ("negative_market_value", "market_value"),
-    ("holdings", "holdings/holdings_2025-11-28.csv", 6): ("unparseable_number", "quantity"),
-    ("balances", "balances/balances_2025-11-28.parquet", 6): ("unparseable_number", "cash_balance"),
-    ("balances", "balances/balances_2025-11-28.parquet", 7): ("negative_margin_debt", "margin_debt"),
-    ("trades", "trades/trades_2025-11-27.csv", 7): ("zero_price", "price"),
-    ("trades", "trades/trades_2025-11-27.csv", 8): ("amount_mismatch", "amount"),
-    ("trades", "trades/trades_2025-11-27.csv", 12): ("unknown_code", "side"),
-    ("trades", "trades/trades_2025-11-27.csv", 13): ("unparseable_timestamp", "trade_time"),
-    ("trades", "trades/trades_2025-11-28.parquet", 4): ("missing_value", "quantity"),
-    ("cash_transfers", "cash_transfers/cash_transfers_2025-11.csv", 4): ("non_positive_amount", "amount"),
-    ("cash_transfers", "cash_transfers/cash_transfers_2025-11.csv", 6): ("unknown_code", "direction"),
-    ("cash_transfers", "cash_transfers/cash_transfers_2025-12-01.parquet", 2): ("unparseable_number", "amount"),
-    ("app_events", "app_events/app_events_2025-11-27.csv", 6): ("non_positive_count", "event_count"),
-    ("app_events", "app_events/app_events_2025-11-27.csv", 7): ("unknown_code", "event_type"),
-    ("app_events", "app_events/app_events_2025-11-28.parquet", 3): ("unparseable_number", "event_count"),
+    ("clients", "clients_2025-11-01.csv", 12): ("missing_key", "client_id"),
+    ("clients", "clients_2025-11-01.csv", 13): ("unparseable_timestamp", "updated_at"),
+    ("accounts", "accounts_2025-11-02.csv", 2): ("missing_key", "account_id"),
+    ("products", "products_2025-11-02.parquet", 2): ("missing_key", "product_code"),
+    ("fx_rates", "fx_rates_2025-11.csv", 4): ("missing_value", "cny_per_unit"),
+    ("fx_rates", "fx_rates_2025-11.csv", 5): ("unknown_code", "currency"),
+    ("holdings", "holdings_2025-11-28.csv", 3): ("negative_market_value", "market_value"),
+    ("holdings", "holdings_2025-11-28.csv", 6): ("unparseable_number", "quantity"),
+    ("balances", "balances_2025-11-28.parquet", 6): ("unparseable_number", "cash_balance"),
+    ("balances", "balances_2025-11-28.parquet", 7): ("negative_margin_debt", "margin_debt"),
+    ("trades", "trades_2025-11-27.csv", 7): ("zero_price", "price"),
+    ("trades", "trades_2025-11-27.csv", 8): ("amount_mismatch", "amount"),
+    ("trades", "trades_2025-11-27.csv", 12): ("unknown_code", "side"),
+    ("trades", "trades_2025-11-27.csv", 13): ("unparseable_timestamp", "trade_time"),
+    ("trades", "trades_2025-11-28.parquet", 4): ("missing_value", "quantity"),
+    ("cash_transfers", "cash_transfers_2025-11.csv", 4): ("non_positive_amount", "amount"),
+    ("cash_transfers", "cash_transfers_2025-11.csv", 6): ("unknown_code", "direction"),
+    ("cash_transfers", "cash_transfers_2025-12-01.parquet", 2): ("unparseable_number", "amount"),
+    ("app_events", "app_events_2025-11-27.csv", 6): ("non_positive_count", "event_count"),
+    ("app_events", "app_events_2025-11-27.csv", 7): ("unknown_code", "event_type"),
+    ("app_events", "app_events_2025-11-28.parquet", 3): ("unparseable_number", "event_count"),
 }
 
 
@@ -113,7 +113,9 @@ def test_rejected_rows_carry_the_expected_reason(con):
             "select _source_file, _row_in_file, reject_reason, reject_column "
             f"from staging.stg_brokerage__{table}_rejected"
         ).fetchall():
-            actual[(table, src, row)] = (reason, column)
+            folder, _, name = src.partition("/")
+            assert folder == table
+            actual[(table, name, row)] = (reason, column)
     assert actual == EXPECTED_REJECTS
 
 
@@ -142,6 +144,27 @@ def test_fixture_pii_is_nowhere_in_clear(con):
     ).fetchall()
     staging_views = [v for v in views if v[0] == "staging"]
     assert staging_views == []
+
+
+def test_person_key_is_a_keyed_hash_and_the_key_is_not_stored(con):
+    dev_key = "kequn-dev-key-change-me"  # dbt_project.yml's default for var pii_hash_key
+    # C001's ID in the fixture: the keyed hash matches, the bare (dictionary-attackable) does not.
+    id_number = "99999919900512001X"
+    (person_key,) = con.execute(
+        "select distinct person_key from staging.stg_brokerage__clients where client_id = 'C001'"
+    ).fetchone()
+    assert person_key == hashlib.sha256((dev_key + id_number).encode()).hexdigest()
+    assert person_key != hashlib.sha256(id_number.encode()).hexdigest()
+    # Neither the key nor any ID appears in stored SQL text or comments.
+    texts = con.execute(
+        "select sql from duckdb_views() where not internal "
+        "union all select sql from duckdb_tables() "
+        "union all select comment from duckdb_tables() where comment is not null "
+        "union all select comment from duckdb_columns() where comment is not null"
+    ).fetchall()
+    assert texts
+    leaked = [t for (t,) in texts if t and (dev_key in t or id_number in t)]
+    assert leaked == []
 
 
 def test_clients_rules_on_known_rows(con):
