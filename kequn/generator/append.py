@@ -224,13 +224,13 @@ def _append(args) -> int:
     sink.write_parts("balances", names,
                      tb.balances_rows(allpop, acc, bal, cal, rng, dirt, flags))
     p, canc, next_tid = tb.trades_rows(allpop, acc, tr, prod, cal, rng, dirt, flags,
-                                       int(meta["next_trade_seq"]))
+                                       _day_seq(d))
     sink.write_parts("trades", names, p)
     cancels = _cancel_earlier(out / "trades" / f"{prev}.csv", pd_, d, rng)
     dirt.add("trades", "cancelled_by_later_row", cancels.num_rows)
     sink.write("trades", names, np.zeros(cancels.num_rows, int), cancels)
     p, next_fid = tb.transfers_rows(allpop, acc, tf, cal, rng, dirt,
-                                    int(meta["next_transfer_seq"]))
+                                    _day_seq(d))
     sink.write_parts("cash_transfers", names, p)
     sink.write_parts("app_events", names, tb.events_rows(allpop, ev, cal, rng, dirt))
     sink.close()
@@ -288,7 +288,6 @@ def _append(args) -> int:
     meta["ref_date"] = str(new)
     meta["appended_days"].append(str(new))
     meta["clients"] += n_new
-    meta["next_trade_seq"], meta["next_transfer_seq"] = next_tid, next_fid
     meta["fx_last"] = {k: float(v[0]) for k, v in fx.items()}
     for tname, rows in sink.rows.items():
         meta["row_counts"][tname] = meta["row_counts"].get(tname, 0) + rows
@@ -303,6 +302,11 @@ def _append(args) -> int:
     print(f"appended {new}: {len(written)} new files, {sum(sink.rows.values()):,} rows, "
           f"{n_new} new clients; truth as of {new}")
     return 0
+
+
+def _day_seq(d: int) -> int:
+    """First id number of an appended day: 9, the day number, then a 6-digit sequence."""
+    return (900_000 + d) * 10 ** 6 + 1
 
 
 def _cancel_earlier(path: Path, prev_day: int, d: int, rng) -> pa.Table:

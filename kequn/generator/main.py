@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import sys
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
@@ -184,12 +188,15 @@ class Generator:
         state_dir = self.truth / "state"
         state_dir.mkdir(parents=True, exist_ok=True)
         personas, pops, current, positions, accounts = [], [], [], [], []
-        trade_id, transfer_id = 1, 1
-        chunks = range(0, n_clients, CHUNK)
-        for ci, start in enumerate(progress(chunks, self.show, desc="clients", unit="chunk")):
-            g = np.arange(start, min(start + CHUNK, n_clients), dtype=np.int64)
-            res = self._chunk(ci, g, trade_id, transfer_id)
-            trade_id, transfer_id = res["trade_id"], res["transfer_id"]
+        starts = list(range(0, n_clients, CHUNK))
+        jobs = [(ci, start, min(start + CHUNK, n_clients)) for ci, start in enumerate(starts)]
+        results = _run_chunks(self, jobs)
+        for res in progress(results, self.show, total=len(jobs), desc="clients", unit="chunk"):
+            for table, parts in res["writes"]:
+                self.sink.write_parts(table, self.names[table], parts)
+            for table, kinds in res["dirt"].items():
+                for kind, count in kinds.items():
+                    self.dirt.add(table, kind, count)
             personas.append(res["persona"])
             pops.append(res["pop"])
             current.append(res["current"])
@@ -209,7 +216,7 @@ class Generator:
         meta = {
             "scale": self.scale, "seed": self.seed, "ref_date": str(to_date(cal.ref)),
             "base_ref_date": str(to_date(cal.ref)), "appended_days": [],
-            "clients": n_clients, "next_trade_seq": trade_id, "next_transfer_seq": transfer_id,
+            "clients": n_clients,
             "fx_last": {k: float(v[-1]) for k, v in self.fx.items()},
             "row_counts": dict(sorted(self.sink.rows.items())),
             "file_row_counts": dict(sorted(self.sink.file_rows.items())),
@@ -252,8 +259,11 @@ class Generator:
         self.sink.write("fx_rates", self.names["fx_rates"], fidx, t)
 
     # ------------------------------------------------------------------ one chunk
-    def _chunk(self, ci: int, g: np.ndarray, trade_id: int, transfer_id: int) -> dict:
-        cal, prod, seed, sink = self.cal, self.products, self.seed, self.sink
+    def _chunk(self, ci: int, g: np.ndarray) -> dict:
+        cal, prod, seed = self.cal, self.products, self.seed
+        writes: list = []
+        dirt = tb.Dirt()
+        trade_id = transfer_id = ci * 10 ** 9 + 1  # ids never depend on other chunks
         pop = make_population(g, cal, rng_for(seed, 10, ci))
         n = pop.n
         ra = rng_for(seed, 11, ci)
@@ -266,21 +276,17 @@ class Generator:
         ev = act.make_events(pop, cal, ra)
         rt = rng_for(seed, 12, ci)
         flags = tb.Flags(n)
-        cr = tb.clients_rows(pop, cal, rt, self.dirt, flags)
-        sink.write("clients", self.names["clients"], cr.file_idx, cr.table)
-        f, t = tb.accounts_rows(pop, acc, cal, rt, self.dirt)
-        sink.write("accounts", self.names["accounts"], f, t)
-        p = tb.holdings_rows(pop, acc, pos, snap, prod, cal, rt, self.dirt, flags)
-        sink.write_parts("holdings", self.names["holdings"], p)
-        p = tb.balances_rows(pop, acc, bal, cal, rt, self.dirt, flags)
-        sink.write_parts("balances", self.names["balances"], p)
-        p, canc, next_tid = tb.trades_rows(pop, acc, tr, prod, cal, rt, self.dirt, flags,
-                                           trade_id)
-        sink.write_parts("trades", self.names["trades"], p)
-        p, next_fid = tb.transfers_rows(pop, acc, tf, cal, rt, self.dirt, transfer_id)
-        sink.write_parts("cash_transfers", self.names["cash_transfers"], p)
-        p = tb.events_rows(pop, ev, cal, rt, self.dirt)
-        sink.write_parts("app_events", self.names["app_events"], p)
+        cr = tb.clients_rows(pop, cal, rt, dirt, flags)
+        writes.append(("clients", [(cr.file_idx, cr.table)]))
+        writes.append(("accounts", [tb.accounts_rows(pop, acc, cal, rt, dirt)]))
+        writes.append(("holdings", tb.holdings_rows(pop, acc, pos, snap, prod, cal, rt, dirt,
+                                                    flags)))
+        writes.append(("balances", tb.balances_rows(pop, acc, bal, cal, rt, dirt, flags)))
+        p, canc, _ = tb.trades_rows(pop, acc, tr, prod, cal, rt, dirt, flags, trade_id)
+        writes.append(("trades", p))
+        p, _ = tb.transfers_rows(pop, acc, tf, cal, rt, dirt, transfer_id)
+        writes.append(("cash_transfers", p))
+        writes.append(("app_events", tb.events_rows(pop, ev, cal, rt, dirt)))
 
         # ----- truth from exactly what was generated (clean values)
         last = len(cal.snapshots) - 1
@@ -319,8 +325,47 @@ class Generator:
         state = state.append_column("last_login", pa.array(last_login))
         state = state.append_column("ever_funded", pa.array(ever))
         state = state.append_column("dirt_text", pa.array(flags.text().tolist(), pa.string()))
-        return {"trade_id": next_tid, "transfer_id": next_fid, "persona": persona,
+        return {"writes": writes, "dirt": dirt.as_dict(), "persona": persona,
                 "pop": state, "current": cr.current, "positions": ptab, "accounts": atab}
+
+
+_GEN: Generator | None = None
+
+
+def _init_worker(out: Path, truth: Path, scale: float, seed: int, ref: int) -> None:
+    global _GEN
+    _GEN = Generator(out, truth, scale, seed, Calendar.build(to_date(ref)), show=False)
+
+
+def _job(job: tuple[int, int, int]) -> dict:
+    ci, lo, hi = job
+    return _GEN._chunk(ci, np.arange(lo, hi, dtype=np.int64))
+
+
+def _run_chunks(gen: Generator, jobs: list):
+    """Chunks in order; with several cores, computed ahead by worker processes (at most a
+    few results wait in memory). Output bytes never depend on the number of workers."""
+    workers = int(os.environ.get("KEQUN_GEN_WORKERS", min(2, os.cpu_count() or 1)))
+    if workers <= 1 or len(jobs) <= 2:
+        for job in jobs:
+            yield gen._chunk(job[0], np.arange(job[1], job[2], dtype=np.int64))
+        return
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(gen.out, gen.truth, gen.scale, gen.seed,
+                                       gen.cal.ref)) as pool:
+        pending: deque = deque()
+        it = iter(jobs)
+        for job in it:
+            pending.append(pool.submit(_job, job))
+            if len(pending) >= workers + 1:
+                break
+        while pending:
+            res = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_job, nxt))
+            yield res
 
 
 def run_generate(args) -> int:
