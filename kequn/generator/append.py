@@ -147,6 +147,8 @@ def _append(args) -> int:
     cur_ids = cur["client_id"].to_numpy(zero_copy_only=False)
     ind = np.flatnonzero(pop.ctype == 0)
     reassess = ind[rng.random(len(ind)) < 0.002]
+    if not len(reassess) and len(ind):  # every day brings at least one new version
+        reassess = ind[rng.integers(0, len(ind), 1)]
     change = ind[(rng.random(len(ind)) < 0.0005) & (pop.occ[ind] == 2)]  # employee -> owner
     touched = np.union1d(reassess, change)
     if len(touched):
@@ -178,8 +180,10 @@ def _append(args) -> int:
         cur = cur.take(pc.sort_indices(cur, [("client_id", "ascending")]))
     has_fund = np.zeros(n_old, bool)
     has_fund[acc.c[acc.suffix == act.FUND]] = True
-    open_fund = ind[(rng.random(len(ind)) < 0.001) & ~has_fund[ind]
-                    & (pop.close_day[ind] == NEVER)]
+    can_open = ind[~has_fund[ind] & (pop.close_day[ind] == NEVER)]
+    open_fund = can_open[rng.random(len(can_open)) < 0.0015]
+    if not len(open_fund) and len(can_open):
+        open_fund = can_open[rng.integers(0, len(can_open), 1)]
     if len(open_fund):
         fa = act.Accounts(open_fund, np.full(len(open_fund), act.FUND),
                           np.full(len(open_fund), d), np.full(len(open_fund), NEVER))

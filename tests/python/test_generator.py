@@ -373,7 +373,7 @@ def test_append_day_adds_files_and_lands(tmp_path):
     assert {f: after[f] for f in before} == before, "an existing file changed"
     new = sorted(set(after) - set(before))
     for table in ("trades", "cash_transfers", "app_events", "holdings", "balances", "fx_rates",
-                  "clients"):
+                  "clients", "accounts"):
         assert f"{table}/2025-12-01.csv" in new, (table, new)
     meta = json.loads((tmp_path / "raw.truth" / "meta.json").read_text())
     assert meta["ref_date"] == "2025-12-01"
