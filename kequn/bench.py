@@ -810,128 +810,153 @@ def run_bench(args: argparse.Namespace) -> int:
     limit_json = work / "limit" / "_result.json"
     sizes: dict[str, int] = {}
     dbt: dict[str, dict | None] = {}
-    if gen_ok:
-        steps["limit"] = run_step(
-            "limit", [py, "-m", "kequn.bench", "limit", str(raw), str(work / "limit"),
-                      "--memory-limit", memory_limit, "--temp-dir", str(temp),
-                      "--result", str(limit_json)], env, logs, pos())
-        db = work / "kequn.duckdb"
-        before_builds = _build_dirs(work)
-        steps["full"] = run_step(
-            "full", [py, "-m", "kequn.cli", "build", "--raw-dir", str(raw), "--db", str(db),
-                     "--full-refresh"], env, logs, pos())
-        # Kept even from a failed build: which models ran, and how long, is the clue.
-        dbt["full"], steps["full"]["build"] = collect_build(work, before_builds, "full")
-        _print_stages(steps["full"])
-    else:
-        for name in ("limit", "full"):
-            steps[name] = skipped(name, "no extract", pos())
-
-    landing_full: dict = {}
-    if steps["full"]["status"] == "ok":
-        db = work / "kequn.duckdb"
-        sizes["duckdb_after_full_bytes"] = _dir_bytes(db)
-        sizes["landing_after_full_bytes"] = _dir_bytes(work / "landing")
-        landing_full = _landing_rows(work / "landing")
-        # The nightly delivery lands on a snapshot of the extract, so the extract itself
-        # stays as generated and can be reused.
-        nightly_raw = work / "raw-nightly"
-        shutil.copytree(raw, nightly_raw, copy_function=_link_or_copy)
-        if _truth_dir(raw).is_dir():
-            shutil.copytree(_truth_dir(raw), _truth_dir(nightly_raw))
-        before = _file_states(nightly_raw)
-        steps["append_day"] = run_step(
-            "append_day", [py, "-m", "kequn.cli", "generate", "--scale", tag, "--out",
-                           str(nightly_raw), "--append-day"], env, logs, pos())
-        after = _file_states(nightly_raw)
-        rewritten = sorted(k for k, v in before.items() if after.get(k) != v)
-        if rewritten:
-            notes.append(
-                f"--append-day rewrote {len(rewritten)} delivered file(s) in place "
-                f"({', '.join(rewritten[:5])}); they are hard links, so {raw} changed too "
-                "and the contract says delivered files are never rewritten")
-        if steps["append_day"]["status"] == "ok":
-            before_builds = _build_dirs(work)
-            steps["nightly"] = run_step(
-                "nightly", [py, "-m", "kequn.cli", "build", "--raw-dir", str(nightly_raw),
-                            "--db", str(db)], env, logs, pos())
-            dbt["nightly"], steps["nightly"]["build"] = collect_build(
-                work, before_builds, "nightly")
-            _print_stages(steps["nightly"])
-            if steps["nightly"]["status"] == "ok":
-                sizes["duckdb_after_nightly_bytes"] = _dir_bytes(db)
-        else:
-            steps["nightly"] = skipped("nightly", "append_day failed", pos())
-    else:
-        steps["append_day"] = skipped("append_day", "full build did not succeed", pos())
-        steps["nightly"] = skipped("nightly", "full build did not succeed", pos())
-
-    # Row counts: the limit step read every raw row; landing's manifest is the fallback.
-    try:
-        limit_tables = json.loads(limit_json.read_text(encoding="utf-8"))["tables"]
-    except (OSError, ValueError, KeyError):
-        limit_tables = {}
-    if limit_tables:
-        sizes["limit_parquet_bytes"] = sum(t["parquet_bytes"] for t in limit_tables.values())
-    rows = {t: v["rows"] for t, v in limit_tables.items()} or landing_full.get("rows", {})
-    for table, count in rows.items():
-        raw_facts.setdefault("tables", {}).setdefault(table, {})["rows"] = count
-    raw_facts["rows"] = sum(rows.values()) if rows else None
-    nightly_landing = (_landing_rows(work / "landing")
-                       if steps.get("nightly", {}).get("status") == "ok" else {})
-
-    ratios = {
-        "full_over_limit_wall": _ratio(steps["full"], steps["limit"], "wall_s"),
-        "full_over_limit_cpu": _ratio(steps["full"], steps["limit"], "cpu_s"),
-        "nightly_over_full_wall": _ratio(steps["nightly"], steps["full"], "wall_s"),
-        "nightly_over_full_cpu": _ratio(steps["nightly"], steps["full"], "cpu_s"),
-    }
-    failed = [s["name"] for s in steps.values() if s["status"] == "failed"]
-    not_run = [s["name"] for s in steps.values() if s["status"] == "skipped"]
-    result = {
-        "schema_version": 1,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ok": not failed and not not_run,
-        "failed_steps": failed,
-        "skipped_steps": not_run,
-        "scale": scale,
-        "clients_nominal": int(scale * CLIENTS_PER_SCALE),
-        "machine": _machine(),
-        "versions": _versions(),
-        "git": _git(),
-        "settings": {"memory_limit": memory_limit, "threads": 2, "temp_dir": str(temp),
-                     "work_dir": str(work), "sample_interval_s": SAMPLE_SECONDS},
-        "raw": {**raw_facts, "reused": reused},
-        "nightly_delivery": {"rows": nightly_landing.get("last_batch_rows"),
-                             "files": nightly_landing.get("last_batch_files")},
-        "sizes": sizes,
-        "steps": steps,
-        "ratios": ratios,
-        "dbt": dbt,
-        "notes": notes,
-    }
-    result["targets"] = _targets(scale, steps, ratios)
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / f"scale-{tag}.json", out / f"scale-{tag}.png"
-    json_path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+
+    def assemble(state: str) -> dict:
+        """Everything measured so far; written after every step, so a run cut short keeps
+        what it measured (`state` is `running`, `interrupted` or `finished`)."""
+        try:
+            limit_tables = json.loads(limit_json.read_text(encoding="utf-8"))["tables"]
+        except (OSError, ValueError, KeyError):
+            limit_tables = {}
+        if limit_tables:
+            sizes["limit_parquet_bytes"] = sum(t["parquet_bytes"]
+                                               for t in limit_tables.values())
+        # Row counts: the limit step read every raw row; landing's manifest is the fallback.
+        rows = ({t: v["rows"] for t, v in limit_tables.items()}
+                or _landing_rows(work / "landing").get("rows", {}))
+        for table, count in rows.items():
+            raw_facts.setdefault("tables", {}).setdefault(table, {})["rows"] = count
+        raw_facts["rows"] = sum(rows.values()) if rows else None
+        nightly_landing = (_landing_rows(work / "landing")
+                           if steps.get("nightly", {}).get("status") == "ok" else {})
+        full, limit, nightly = (steps.get(k, {}) for k in ("full", "limit", "nightly"))
+        ratios = {
+            "full_over_limit_wall": _ratio(full, limit, "wall_s"),
+            "full_over_limit_cpu": _ratio(full, limit, "cpu_s"),
+            "nightly_over_full_wall": _ratio(nightly, full, "wall_s"),
+            "nightly_over_full_cpu": _ratio(nightly, full, "cpu_s"),
+        }
+        failed = [s["name"] for s in steps.values() if s["status"] == "failed"]
+        not_run = [s["name"] for s in steps.values() if s["status"] == "skipped"]
+        return {
+            "schema_version": 1,
+            "state": state,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "ok": state == "finished" and not failed and not not_run,
+            "failed_steps": failed,
+            "skipped_steps": not_run,
+            "scale": scale,
+            "clients_nominal": int(scale * CLIENTS_PER_SCALE),
+            "machine": machine,
+            "versions": versions,
+            "git": git,
+            "settings": {"memory_limit": memory_limit, "threads": 2, "temp_dir": str(temp),
+                         "work_dir": str(work), "sample_interval_s": SAMPLE_SECONDS},
+            "raw": {**raw_facts, "reused": reused},
+            "nightly_delivery": {"rows": nightly_landing.get("last_batch_rows"),
+                                 "files": nightly_landing.get("last_batch_files")},
+            "sizes": sizes,
+            "steps": steps,
+            "ratios": ratios,
+            "dbt": dbt,
+            "notes": notes,
+            "targets": _targets(scale, steps, ratios),
+        }
+
+    def save(state: str) -> dict:
+        result = assemble(state)
+        tmp = json_path.with_name(json_path.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, json_path)
+        return result
+
+    machine, versions, git = _machine(), _versions(), _git()
+    state = "finished"
+    try:
+        save("running")
+        if gen_ok:
+            steps["limit"] = run_step(
+                "limit", [py, "-m", "kequn.bench", "limit", str(raw), str(work / "limit"),
+                          "--memory-limit", memory_limit, "--temp-dir", str(temp),
+                          "--result", str(limit_json)], env, logs, pos())
+            save("running")
+            db = work / "kequn.duckdb"
+            before_builds = _build_dirs(work)
+            steps["full"] = run_step(
+                "full", [py, "-m", "kequn.cli", "build", "--raw-dir", str(raw), "--db",
+                         str(db), "--full-refresh"], env, logs, pos())
+            # Kept even from a failed build: which models ran, and how long, is the clue.
+            dbt["full"], steps["full"]["build"] = collect_build(work, before_builds, "full")
+            _print_stages(steps["full"])
+            save("running")
+        else:
+            for name in ("limit", "full"):
+                steps[name] = skipped(name, "no extract", pos())
+
+        if steps["full"]["status"] == "ok":
+            db = work / "kequn.duckdb"
+            sizes["duckdb_after_full_bytes"] = _dir_bytes(db)
+            sizes["landing_after_full_bytes"] = _dir_bytes(work / "landing")
+            # The nightly delivery lands on a snapshot of the extract, so the extract itself
+            # stays as generated and can be reused.
+            nightly_raw = work / "raw-nightly"
+            shutil.copytree(raw, nightly_raw, copy_function=_link_or_copy)
+            if _truth_dir(raw).is_dir():
+                shutil.copytree(_truth_dir(raw), _truth_dir(nightly_raw))
+            before = _file_states(nightly_raw)
+            steps["append_day"] = run_step(
+                "append_day", [py, "-m", "kequn.cli", "generate", "--scale", tag, "--out",
+                               str(nightly_raw), "--append-day"], env, logs, pos())
+            after = _file_states(nightly_raw)
+            rewritten = sorted(k for k, v in before.items() if after.get(k) != v)
+            if rewritten:
+                notes.append(
+                    f"--append-day rewrote {len(rewritten)} delivered file(s) in place "
+                    f"({', '.join(rewritten[:5])}); they are hard links, so {raw} changed "
+                    "too and the contract says delivered files are never rewritten")
+            save("running")
+            if steps["append_day"]["status"] == "ok":
+                before_builds = _build_dirs(work)
+                steps["nightly"] = run_step(
+                    "nightly", [py, "-m", "kequn.cli", "build", "--raw-dir", str(nightly_raw),
+                                "--db", str(db)], env, logs, pos())
+                dbt["nightly"], steps["nightly"]["build"] = collect_build(
+                    work, before_builds, "nightly")
+                _print_stages(steps["nightly"])
+                if steps["nightly"]["status"] == "ok":
+                    sizes["duckdb_after_nightly_bytes"] = _dir_bytes(db)
+            else:
+                steps["nightly"] = skipped("nightly", "append_day failed", pos())
+        else:
+            steps["append_day"] = skipped("append_day", "full build did not succeed", pos())
+            steps["nightly"] = skipped("nightly", "full build did not succeed", pos())
+    except KeyboardInterrupt:
+        state = "interrupted"
+        print("\nkequn bench: interrupted; writing what was measured so far", file=sys.stderr)
+
+    result = save(state)
     plot(result, png_path)
     print()
     print("\n".join(_summary_lines(result)))
     for note in notes:
         print(f"note: {note}")
     print(f"wrote {json_path} and {png_path}")
-    if failed or not_run:
-        for name in failed:
+    if state == "interrupted":
+        return 130
+    if result["failed_steps"] or result["skipped_steps"]:
+        for name in result["failed_steps"]:
             print(f"kequn bench: step {name} failed (exit {steps[name]['returncode']}); "
                   f"last lines of {steps[name]['stderr_log']}:\n"
                   + _indent(steps[name]["stderr_tail"], "  "), file=sys.stderr)
-        if not_run:
-            print(f"kequn bench: not run: {', '.join(not_run)}", file=sys.stderr)
+        if result["skipped_steps"]:
+            print(f"kequn bench: not run: {', '.join(result['skipped_steps'])}",
+                  file=sys.stderr)
         return 1
     return 0
-
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "limit":
