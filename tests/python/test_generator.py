@@ -395,3 +395,12 @@ def test_append_day_is_deterministic(tmp_path):
         assert generate(tmp_path / name, scale=0.002, append=True) == 0
     assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
     assert file_digests(tmp_path / "a.truth") == file_digests(tmp_path / "b.truth")
+
+
+def test_job_titles_name_an_executive_role_exactly_when_meant():
+    """Plain titles must not contain a keyword of the spec's executive list (a substring
+    match would misread them), and every executive title must contain one."""
+    from kequn.generator.common import EXEC_KEYWORDS, EXEC_TITLES, PLAIN_TITLES
+
+    assert all(any(k in t.lower() for k in EXEC_KEYWORDS) for t in EXEC_TITLES)
+    assert not [t for t in PLAIN_TITLES if any(k in t.lower() for k in EXEC_KEYWORDS)]
