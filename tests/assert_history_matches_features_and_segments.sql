@@ -5,13 +5,17 @@ with
 
 as_of as (
 
-    select as_of_date from {{ ref('int_as_of_dates_spined') }} where is_current
+    select as_of_date from {{ ref('int_as_of_dates_spined') }}
+    where is_current
 
 ),
 
 history as (
 
-    select history.client_id, history.group_code, history.is_primary
+    select
+        history.client_id,
+        history.group_code,
+        history.is_primary
     from {{ ref('client_group_membership_history') }} as history
     inner join as_of on history.month_end = as_of.as_of_date
 
@@ -19,27 +23,50 @@ history as (
 
 memberships as (
 
-    select client_id, group_code, is_primary from {{ ref('client_group_memberships') }}
+    select
+        client_id,
+        group_code,
+        is_primary
+    from {{ ref('client_group_memberships') }}
 
 ),
 
 missing_features as (
 
-    select history.client_id, history.month_end
+    select
+        history.client_id,
+        history.month_end
     from {{ ref('client_group_membership_history') }} as history
     left join {{ ref('client_features_monthly') }} as features
-        on history.client_id = features.client_id
-        and history.month_end = features.month_end
+        on
+            history.client_id = features.client_id
+            and history.month_end = features.month_end
     where features.client_id is null
 
 )
 
-select 'history_not_in_memberships' as issue, client_id, group_code from (
-    select * from history except select * from memberships
+select
+    'history_not_in_memberships' as issue,
+    client_id,
+    group_code
+from (
+    select * from history
+    except
+    select * from memberships
 ) as a
 union all
-select 'membership_not_in_history' as issue, client_id, group_code from (
-    select * from memberships except select * from history
+select
+    'membership_not_in_history' as issue,
+    client_id,
+    group_code
+from (
+    select * from memberships
+    except
+    select * from history
 ) as b
 union all
-select 'history_without_features' as issue, client_id, cast(month_end as {{ dbt.type_string() }}) from missing_features
+select
+    'history_without_features' as issue,
+    client_id,
+    cast(month_end as {{ dbt.type_string() }})
+from missing_features

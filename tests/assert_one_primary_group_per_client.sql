@@ -22,9 +22,14 @@ select
 from {{ ref('client_segments') }} as segments
 left join memberships
     on segments.client_id = memberships.client_id
-where memberships.primary_rows is null
+where
+    memberships.primary_rows is null
     or memberships.primary_rows <> 1
     or memberships.primary_group <> segments.primary_group
     or memberships.special_groups
-    <> case when segments.group_codes = '' then 0 else length(segments.group_codes)
-        - length(replace(segments.group_codes, ',', '')) + 1 end
+    <> case
+        when
+            segments.group_codes = '' then 0 else
+            length(segments.group_codes)
+            - length(replace(segments.group_codes, ',', '')) + 1
+    end

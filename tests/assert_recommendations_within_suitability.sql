@@ -24,7 +24,8 @@ select
 from recommendations
 left join segments
     on recommendations.client_id = segments.client_id
-where segments.client_id is null
+where
+    segments.client_id is null
     or recommendations.risk_rating is null
     or cast(substr(recommendations.risk_rating, 2, 1) as integer)
     > case

@@ -5,7 +5,8 @@ with
 
 as_of as (
 
-    select as_of_date from {{ ref('int_as_of_dates_spined') }} where is_current
+    select as_of_date from {{ ref('int_as_of_dates_spined') }}
+    where is_current
 
 ),
 
@@ -30,7 +31,9 @@ expected as (
 
 actual as (
 
-    select client_id, count(*) as segment_rows
+    select
+        client_id,
+        count(*) as segment_rows
     from {{ ref('client_segments') }}
     group by client_id
 

@@ -5,7 +5,9 @@ with
 
 as_of as (
 
-    select as_of_date, snapshot_date
+    select
+        as_of_date,
+        snapshot_date
     from {{ ref('int_as_of_dates_spined') }}
     where is_current
 
@@ -24,17 +26,21 @@ accounts as (
 
 closed_statuses as (
 
-    select list_value from {{ ref('rule_measure_lists') }} where list_name = 'closed_status'
+    select list_value as account_status
+    from {{ ref('rule_measure_lists') }}
+    where list_name = 'closed_status'
 
 ),
 
 open_accounts as (
 
-    select accounts.account_id, accounts.client_id
+    select
+        accounts.account_id,
+        accounts.client_id
     from accounts
     cross join as_of
     where not (
-        accounts.status in (select list_value from closed_statuses)
+        accounts.status in (select closed_statuses.account_status from closed_statuses)
         and accounts.closed_on <= as_of.snapshot_date
     )
 
@@ -42,7 +48,9 @@ open_accounts as (
 
 positions as (
 
-    select open_accounts.client_id, sum(coalesce(holdings.market_value, 0)) as value
+    select
+        open_accounts.client_id,
+        sum(coalesce(holdings.market_value, 0)) as position_value
     from {{ ref('int_holdings_valued') }} as holdings
     inner join as_of on holdings.snapshot_date = as_of.snapshot_date
     inner join open_accounts on holdings.account_id = open_accounts.account_id
@@ -52,7 +60,9 @@ positions as (
 
 cash as (
 
-    select open_accounts.client_id, sum(coalesce(balances.cash_balance, 0)) as value
+    select
+        open_accounts.client_id,
+        sum(coalesce(balances.cash_balance, 0)) as cash_value
     from {{ ref('stg_brokerage__balances') }} as balances
     inner join as_of on balances.snapshot_date = as_of.snapshot_date
     inner join open_accounts on balances.account_id = open_accounts.account_id
@@ -62,16 +72,19 @@ cash as (
 
 segments as (
 
-    select client_id, total_assets from {{ ref('client_segments') }}
+    select
+        client_id,
+        total_assets
+    from {{ ref('client_segments') }}
 
 )
 
 select
     segments.client_id,
     segments.total_assets,
-    coalesce(positions.value, 0) as position_value,
-    coalesce(cash.value, 0) as cash_value
+    coalesce(positions.position_value, 0) as position_value,
+    coalesce(cash.cash_value, 0) as cash_value
 from segments
 left join positions on segments.client_id = positions.client_id
 left join cash on segments.client_id = cash.client_id
-where abs(segments.total_assets - (coalesce(positions.value, 0) + coalesce(cash.value, 0))) > 0.01
+where abs(segments.total_assets - (coalesce(positions.position_value, 0) + coalesce(cash.cash_value, 0))) > 0.01

@@ -40,9 +40,11 @@ event_days as (
             as learning_events
     from app_events
     inner join measure_lists
-        on app_events.event_type = measure_lists.list_value
-        and measure_lists.list_name in ('login_event', 'content_view_event', 'learning_event')
-    where app_events.client_id is not null
+        on
+            app_events.event_type = measure_lists.list_value
+            and measure_lists.list_name in ('login_event', 'content_view_event', 'learning_event')
+    where
+        app_events.client_id is not null
         and app_events.event_date is not null
     group by app_events.client_id, app_events.event_date
 
@@ -61,8 +63,9 @@ dated as (
     from event_days
     cross join parameters
     inner join as_of_dates
-        on event_days.event_date <= as_of_dates.as_of_date
-        and event_days.event_date > {{ dbt.dateadd(
+        on
+            event_days.event_date <= as_of_dates.as_of_date
+            and event_days.event_date > {{ dbt.dateadd(
             'day',
             '-1 * greatest(parameters.window_medium_days, parameters.window_short_days + parameters.churn_baseline_days, parameters.lifecycle_dormant_min_days_inactive)',
             'as_of_dates.as_of_date'

@@ -51,7 +51,8 @@ filled_trades as (
         on trades.account_id = accounts.account_id
     left join products
         on trades.product_code = products.product_code
-    where trades.trade_date is not null
+    where
+        trades.trade_date is not null
         and (trades.is_filled or cast(trades.updated_at as date) > trades.trade_date)
 
 ),
@@ -70,9 +71,10 @@ valued as (
         online_channels.channel is not null as is_online
     from filled_trades
     left join fx_rates
-        on filled_trades.currency = fx_rates.currency
-        and filled_trades.trade_date >= fx_rates.valid_from_date
-        and (fx_rates.valid_to_date is null or filled_trades.trade_date < fx_rates.valid_to_date)
+        on
+            filled_trades.currency = fx_rates.currency
+            and filled_trades.trade_date >= fx_rates.valid_from_date
+            and (fx_rates.valid_to_date is null or filled_trades.trade_date < fx_rates.valid_to_date)
     left join online_channels
         on filled_trades.channel = online_channels.channel
 

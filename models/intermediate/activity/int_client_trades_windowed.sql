@@ -40,8 +40,9 @@ dated as (
         parameters.churn_baseline_days
     from trade_days
     inner join as_of_dates
-        on trade_days.trade_date <= as_of_dates.as_of_date
-        and (trade_days.cancelled_date is null or trade_days.cancelled_date > as_of_dates.as_of_date)
+        on
+            trade_days.trade_date <= as_of_dates.as_of_date
+            and (trade_days.cancelled_date is null or trade_days.cancelled_date > as_of_dates.as_of_date)
     cross join parameters
 
 ),

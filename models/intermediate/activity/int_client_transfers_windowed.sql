@@ -51,7 +51,7 @@ windowed as (
             case
                 when {{ dbt.datediff('transfer_days.transfer_date', 'as_of_dates.as_of_date', 'day') }}
                     < parameters.window_short_days
-                    then transfer_days.amount_in - transfer_days.amount_out
+                        then transfer_days.amount_in - transfer_days.amount_out
                 else 0
             end
         ) as net_inflow_30d,
@@ -59,7 +59,7 @@ windowed as (
             case
                 when {{ dbt.datediff('transfer_days.transfer_date', 'as_of_dates.as_of_date', 'day') }}
                     < parameters.window_medium_days
-                    then transfer_days.amount_in - transfer_days.amount_out
+                        then transfer_days.amount_in - transfer_days.amount_out
                 else 0
             end
         ) as net_inflow_90d,

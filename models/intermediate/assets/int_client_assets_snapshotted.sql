@@ -29,9 +29,20 @@ closed_statuses as (
 
 ),
 
+as_of_dates as (
+
+    select * from {{ ref('int_as_of_dates_spined') }}
+
+),
+
 snapshots as (
 
-    select distinct snapshot_date from holdings
+    -- every snapshot an as-of date uses (holdings or balances may lack rows on it)
+    select snapshot_date from as_of_dates
+    where snapshot_date is not null
+    union
+    select prior_snapshot_date as snapshot_date from as_of_dates
+    where prior_snapshot_date is not null
 
 ),
 
@@ -46,7 +57,8 @@ open_accounts as (
     cross join snapshots
     left join closed_statuses
         on accounts.status = closed_statuses.account_status
-    where accounts.client_id is not null
+    where
+        accounts.client_id is not null
         and not (
             closed_statuses.account_status is not null
             and coalesce(accounts.close_date, cast(accounts.updated_at as date)) <= snapshots.snapshot_date
@@ -70,8 +82,9 @@ position_values as (
         sum(case when holdings.is_fx_missing then 1 else 0 end) as fx_missing_positions
     from holdings
     inner join open_accounts
-        on holdings.snapshot_date = open_accounts.snapshot_date
-        and holdings.account_id = open_accounts.account_id
+        on
+            holdings.snapshot_date = open_accounts.snapshot_date
+            and holdings.account_id = open_accounts.account_id
     group by holdings.snapshot_date, open_accounts.client_id
 
 ),
@@ -85,8 +98,9 @@ cash_values as (
         sum(coalesce(balances.margin_debt, 0)) as margin_debt
     from balances
     inner join open_accounts
-        on balances.snapshot_date = open_accounts.snapshot_date
-        and balances.account_id = open_accounts.account_id
+        on
+            balances.snapshot_date = open_accounts.snapshot_date
+            and balances.account_id = open_accounts.account_id
     group by balances.snapshot_date, open_accounts.client_id
 
 ),
@@ -107,8 +121,9 @@ combined as (
         coalesce(position_values.fx_missing_positions, 0) as fx_missing_positions
     from position_values
     full outer join cash_values
-        on position_values.snapshot_date = cash_values.snapshot_date
-        and position_values.client_id = cash_values.client_id
+        on
+            position_values.snapshot_date = cash_values.snapshot_date
+            and position_values.client_id = cash_values.client_id
 
 ),
 

@@ -34,7 +34,8 @@ aggregated as (
         on holdings.account_id = accounts.account_id
     left join closed_statuses
         on accounts.status = closed_statuses.account_status
-    where holdings.is_restricted
+    where
+        holdings.is_restricted
         and holdings.board is not null
         and not (
             closed_statuses.account_status is not null

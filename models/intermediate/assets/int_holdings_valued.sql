@@ -88,9 +88,10 @@ valued as (
         ) as market_value
     from positions
     left join fx_rates
-        on positions.currency = fx_rates.currency
-        and positions.snapshot_date >= fx_rates.valid_from_date
-        and (fx_rates.valid_to_date is null or positions.snapshot_date < fx_rates.valid_to_date)
+        on
+            positions.currency = fx_rates.currency
+            and positions.snapshot_date >= fx_rates.valid_from_date
+            and (fx_rates.valid_to_date is null or positions.snapshot_date < fx_rates.valid_to_date)
 
 ),
 

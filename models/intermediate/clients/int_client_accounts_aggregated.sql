@@ -35,8 +35,9 @@ accounts_dated as (
         ) as is_closed
     from accounts
     inner join as_of_dates
-        on accounts.open_date is null
-        or accounts.open_date <= as_of_dates.as_of_date
+        on
+            accounts.open_date is null
+            or accounts.open_date <= as_of_dates.as_of_date
     left join closed_statuses
         on accounts.status = closed_statuses.account_status
     where accounts.client_id is not null

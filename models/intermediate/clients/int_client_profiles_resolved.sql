@@ -50,8 +50,9 @@ versions_at_date as (
         parameters.risk_assessment_max_age_days
     from clients
     inner join as_of_dates
-        on cast(clients.updated_at as date) <= as_of_dates.as_of_date
-        and (clients.valid_to is null or cast(clients.valid_to as date) > as_of_dates.as_of_date)
+        on
+            cast(clients.updated_at as date) <= as_of_dates.as_of_date
+            and (clients.valid_to is null or cast(clients.valid_to as date) > as_of_dates.as_of_date)
     cross join parameters
 
 ),

@@ -78,7 +78,8 @@ as_of_dates as (
         false as is_month_end,
         true as is_current
     from bounds
-    where current_as_of_date is not null
+    where
+        current_as_of_date is not null
         and current_as_of_date
         < cast({{ dbt.last_day('current_as_of_date', 'month') }} as date)
 
@@ -95,7 +96,8 @@ with_snapshots as (
                 then snapshot_dates.snapshot_date
         end) as snapshot_date,
         max(case
-            when snapshot_dates.snapshot_date
+            when
+                snapshot_dates.snapshot_date
                 <= {{ dbt.dateadd('day', '-1 * parameters.assets_change_lookback_days', 'as_of_dates.as_of_date') }}
                 then snapshot_dates.snapshot_date
         end) as prior_snapshot_date

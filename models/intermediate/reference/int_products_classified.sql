@@ -42,17 +42,21 @@ classified as (
     from products
     cross join parameters
     left join measure_lists as fixed_income_types
-        on fixed_income_types.list_name = 'fixed_income_product_type'
-        and products.product_type = fixed_income_types.list_value
+        on
+            fixed_income_types.list_name = 'fixed_income_product_type'
+            and products.product_type = fixed_income_types.list_value
     left join measure_lists as fixed_income_wealth_types
-        on fixed_income_wealth_types.list_name = 'fixed_income_wealth_product_type'
-        and products.product_type = fixed_income_wealth_types.list_value
+        on
+            fixed_income_wealth_types.list_name = 'fixed_income_wealth_product_type'
+            and products.product_type = fixed_income_wealth_types.list_value
     left join measure_lists as tech_boards
-        on tech_boards.list_name = 'tech_board'
-        and products.board = tech_boards.list_value
+        on
+            tech_boards.list_name = 'tech_board'
+            and products.board = tech_boards.list_value
     left join measure_lists as tech_industries
-        on tech_industries.list_name = 'tech_industry'
-        and products.issuer_industry = tech_industries.list_value
+        on
+            tech_industries.list_name = 'tech_industry'
+            and products.issuer_industry = tech_industries.list_value
 
 )
 

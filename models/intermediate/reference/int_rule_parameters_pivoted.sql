@@ -29,8 +29,8 @@ pivoted as (
             'churn_baseline_month_days',
             'recommendations_per_client',
         ] %}
-        max(case when parameter_name = '{{ name }}' then parameter_value end) as {{ name }}
-        {%- if not loop.last %},{% endif %}
+            max(case when parameter_name = '{{ name }}' then parameter_value end) as {{ name }}
+            {%- if not loop.last %},{% endif %}
         {%- endfor %}
 
     from parameters

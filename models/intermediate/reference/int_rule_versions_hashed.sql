@@ -22,8 +22,8 @@ with
 seed_hashes as (
 
     {% for seed in rule_seeds -%}
-    {{ rule_seed_fingerprint(seed) }}
-    {% if not loop.last %}union all{% endif %}
+        {{ rule_seed_fingerprint(seed) }}
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 ),

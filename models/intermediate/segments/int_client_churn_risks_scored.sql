@@ -49,8 +49,9 @@ scored_clients as (
         / parameters.churn_baseline_month_days as baseline_months
     from measures
     inner join dimensions
-        on measures.client_id = dimensions.client_id
-        and measures.as_of_date = dimensions.as_of_date
+        on
+            measures.client_id = dimensions.client_id
+            and measures.as_of_date = dimensions.as_of_date
     inner join lifecycle_stages
         on dimensions.lifecycle_stage = lifecycle_stages.stage_code
     cross join parameters
@@ -67,15 +68,20 @@ fired as (
         signals.weight,
         case signals.signal_code
             when 'assets_fell'
-                then 'assets_change_90d=' || cast(cast(scored_clients.assets_change_90d as decimal(18, 2)) as {{ text }})
+                then
+                    'assets_change_90d=' || cast(cast(scored_clients.assets_change_90d as decimal(18, 2)) as {{ text }})
             when 'net_outflow'
-                then 'net_inflow_90d=' || cast(cast(scored_clients.net_inflow_90d as decimal(18, 2)) as {{ text }})
-                    || ' vs total_assets_90d_ago=' || cast(cast(scored_clients.prior_total_assets as decimal(18, 2)) as {{ text }})
+                then
+                    'net_inflow_90d=' || cast(cast(scored_clients.net_inflow_90d as decimal(18, 2)) as {{ text }})
+                    || ' vs total_assets_90d_ago='
+                    || cast(cast(scored_clients.prior_total_assets as decimal(18, 2)) as {{ text }})
             when 'trading_fell'
-                then 'trades_30d=' || cast(scored_clients.trades_30d as {{ text }})
+                then
+                    'trades_30d=' || cast(scored_clients.trades_30d as {{ text }})
                     || ' vs trades_prior_90d=' || cast(scored_clients.trades_baseline as {{ text }})
             when 'logins_fell'
-                then 'logins_30d=' || cast(scored_clients.logins_30d as {{ text }})
+                then
+                    'logins_30d=' || cast(scored_clients.logins_30d as {{ text }})
                     || ' vs logins_prior_90d=' || cast(scored_clients.logins_baseline as {{ text }})
             when 'no_recent_trade'
                 then 'days_since_last_trade=' || cast(scored_clients.days_since_last_trade as {{ text }})
@@ -130,8 +136,9 @@ summed as (
         ) }} as churn_reasons
     from scored_clients
     left join fired
-        on scored_clients.client_id = fired.client_id
-        and scored_clients.as_of_date = fired.as_of_date
+        on
+            scored_clients.client_id = fired.client_id
+            and scored_clients.as_of_date = fired.as_of_date
     group by scored_clients.client_id, scored_clients.as_of_date
 
 ),

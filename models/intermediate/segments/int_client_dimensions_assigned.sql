@@ -82,13 +82,13 @@ stage_conditions as (
 stage_matches as (
 
     {%- for stage in ['closed', 'churned', 'zombie', 'new', 'dormant'] %}
-    select
-        client_id,
-        as_of_date,
-        '{{ stage }}' as stage_code
-    from stage_conditions
-    where is_{{ stage }}
-    {% if not loop.last %}union all{% endif %}
+        select
+            client_id,
+            as_of_date,
+            '{{ stage }}' as stage_code
+        from stage_conditions
+        where is_{{ stage }}
+        {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
     union all
@@ -130,21 +130,25 @@ assigned as (
         first_stage.stage_code as lifecycle_stage
     from measures
     left join asset_tiers
-        on (asset_tiers.min_assets is null or measures.total_assets >= asset_tiers.min_assets)
-        and (asset_tiers.max_assets is null or measures.total_assets < asset_tiers.max_assets)
+        on
+            (asset_tiers.min_assets is null or measures.total_assets >= asset_tiers.min_assets)
+            and (asset_tiers.max_assets is null or measures.total_assets < asset_tiers.max_assets)
     left join age_bands
-        on not age_bands.is_fallback
-        and measures.age >= age_bands.min_age
-        and (age_bands.max_age is null or measures.age <= age_bands.max_age)
+        on
+            not age_bands.is_fallback
+            and measures.age >= age_bands.min_age
+            and (age_bands.max_age is null or measures.age <= age_bands.max_age)
     left join age_bands as fallback_age_band
         on fallback_age_band.is_fallback
     left join frequency_bands
-        on measures.trades_90d >= frequency_bands.min_trades
-        and (frequency_bands.max_trades is null or measures.trades_90d <= frequency_bands.max_trades)
+        on
+            measures.trades_90d >= frequency_bands.min_trades
+            and (frequency_bands.max_trades is null or measures.trades_90d <= frequency_bands.max_trades)
     left join first_stage
-        on measures.client_id = first_stage.client_id
-        and measures.as_of_date = first_stage.as_of_date
-        and first_stage.stage_rank = 1
+        on
+            measures.client_id = first_stage.client_id
+            and measures.as_of_date = first_stage.as_of_date
+            and first_stage.stage_rank = 1
 
 )
 

@@ -16,7 +16,7 @@ measures as (
 
 ),
 
-groups as (
+group_catalogue as (
 
     select * from {{ ref('rule_groups') }}
     where not is_fallback
@@ -55,10 +55,14 @@ title_hits as (
         titles.job_title,
         group_lists.group_code,
         min(group_lists.list_value) as title_keyword
-    from (select distinct job_title from measures where job_title is not null) as titles
+    from (
+        select distinct job_title from measures
+        where job_title is not null
+    ) as titles
     inner join group_lists
-        on group_lists.list_name = 'title_keyword'
-        and {{ text_contains_keyword('titles.job_title', 'group_lists.list_value') }}
+        on
+            group_lists.list_name = 'title_keyword'
+            and {{ text_contains_keyword('titles.job_title', 'group_lists.list_value') }}
     group by titles.job_title, group_lists.group_code
 
 ),
@@ -73,8 +77,9 @@ restricted_hits as (
         sum(restricted_holdings.restricted_value) as restricted_value
     from restricted_holdings
     inner join group_lists
-        on group_lists.list_name = 'restricted_share_board'
-        and restricted_holdings.board = group_lists.list_value
+        on
+            group_lists.list_name = 'restricted_share_board'
+            and restricted_holdings.board = group_lists.list_value
     where restricted_holdings.restricted_value > 0
     group by restricted_holdings.snapshot_date, restricted_holdings.client_id, group_lists.group_code
 
@@ -95,13 +100,13 @@ candidates as (
         measures.employer_listed_board,
         measures.children_count,
         measures.youngest_child_birth_year,
-        groups.group_code,
-        groups.required_gender,
-        groups.min_age,
-        groups.max_age,
-        groups.min_birth_year,
-        groups.max_birth_year,
-        groups.min_children,
+        group_catalogue.group_code,
+        group_catalogue.required_gender,
+        group_catalogue.min_age,
+        group_catalogue.max_age,
+        group_catalogue.min_birth_year,
+        group_catalogue.max_birth_year,
+        group_catalogue.min_children,
         coalesce(group_list_kinds.has_role_lists, false) as has_role_lists,
         coalesce(group_list_kinds.has_employer_lists, false) as has_employer_lists,
         occupations.list_value is not null as is_occupation_hit,
@@ -112,32 +117,38 @@ candidates as (
         restricted_hits.restricted_board,
         restricted_hits.restricted_value
     from measures
-    cross join groups
+    cross join group_catalogue
     left join group_list_kinds
-        on groups.group_code = group_list_kinds.group_code
+        on group_catalogue.group_code = group_list_kinds.group_code
     left join group_lists as occupations
-        on groups.group_code = occupations.group_code
-        and occupations.list_name = 'occupation'
-        and measures.occupation = occupations.list_value
+        on
+            group_catalogue.group_code = occupations.group_code
+            and occupations.list_name = 'occupation'
+            and measures.occupation = occupations.list_value
     left join group_lists as educations
-        on groups.group_code = educations.group_code
-        and educations.list_name = 'education'
-        and measures.education = educations.list_value
+        on
+            group_catalogue.group_code = educations.group_code
+            and educations.list_name = 'education'
+            and measures.education = educations.list_value
     left join title_hits
-        on groups.group_code = title_hits.group_code
-        and measures.job_title = title_hits.job_title
+        on
+            group_catalogue.group_code = title_hits.group_code
+            and measures.job_title = title_hits.job_title
     left join group_lists as industries
-        on groups.group_code = industries.group_code
-        and industries.list_name = 'employer_industry'
-        and measures.employer_industry = industries.list_value
+        on
+            group_catalogue.group_code = industries.group_code
+            and industries.list_name = 'employer_industry'
+            and measures.employer_industry = industries.list_value
     left join group_lists as boards
-        on groups.group_code = boards.group_code
-        and boards.list_name = 'employer_board'
-        and measures.employer_listed_board = boards.list_value
+        on
+            group_catalogue.group_code = boards.group_code
+            and boards.list_name = 'employer_board'
+            and measures.employer_listed_board = boards.list_value
     left join restricted_hits
-        on groups.group_code = restricted_hits.group_code
-        and measures.client_id = restricted_hits.client_id
-        and measures.snapshot_date = restricted_hits.snapshot_date
+        on
+            group_catalogue.group_code = restricted_hits.group_code
+            and measures.client_id = restricted_hits.client_id
+            and measures.snapshot_date = restricted_hits.snapshot_date
 
 ),
 
@@ -195,11 +206,13 @@ matched as (
         ) as rule_evidence,
         case
             when is_restricted_match
-                then 'restricted_shares=' || restricted_board || ':'
+                then
+                    'restricted_shares=' || restricted_board || ':'
                     || cast(cast(restricted_value as decimal(18, 2)) as {{ text }})
         end as restricted_evidence
     from evaluated
-    where (is_profile_match and is_role_match and is_employer_match)
+    where
+        (is_profile_match and is_role_match and is_employer_match)
         or is_restricted_match
 
 ),

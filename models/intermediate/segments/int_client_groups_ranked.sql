@@ -16,7 +16,7 @@ matches as (
 
 ),
 
-groups as (
+group_catalogue as (
 
     select * from {{ ref('rule_groups') }}
 
@@ -27,11 +27,11 @@ fallback_memberships as (
     select
         measures.client_id,
         measures.as_of_date,
-        groups.group_code,
+        group_catalogue.group_code,
         'groups_matched=none' as evidence
     from measures
-    cross join groups
-    where groups.is_fallback
+    cross join group_catalogue
+    where group_catalogue.is_fallback
         and not exists (
             select 1
             from matches
@@ -55,17 +55,31 @@ ranked as (
         memberships.client_id,
         memberships.as_of_date,
         memberships.group_code,
-        groups.priority as group_priority,
-        groups.is_fallback as is_fallback_group,
+        group_catalogue.priority as group_priority,
+        group_catalogue.is_fallback as is_fallback_group,
         memberships.evidence,
         row_number() over (
             partition by memberships.client_id, memberships.as_of_date
-            order by groups.priority, memberships.group_code
-        ) = 1 as is_primary
+            order by group_catalogue.priority, memberships.group_code
+        ) as group_rank
     from memberships
-    inner join groups
-        on memberships.group_code = groups.group_code
+    inner join group_catalogue
+        on memberships.group_code = group_catalogue.group_code
+
+),
+
+flagged as (
+
+    select
+        client_id,
+        as_of_date,
+        group_code,
+        group_priority,
+        is_fallback_group,
+        evidence,
+        group_rank = 1 as is_primary
+    from ranked
 
 )
 
-select * from ranked
+select * from flagged

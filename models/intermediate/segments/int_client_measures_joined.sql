@@ -88,23 +88,29 @@ joined as (
     inner join as_of_dates
         on profiles.as_of_date = as_of_dates.as_of_date
     left join accounts
-        on profiles.client_id = accounts.client_id
-        and profiles.as_of_date = accounts.as_of_date
+        on
+            profiles.client_id = accounts.client_id
+            and profiles.as_of_date = accounts.as_of_date
     left join assets
-        on profiles.client_id = assets.client_id
-        and as_of_dates.snapshot_date = assets.snapshot_date
+        on
+            profiles.client_id = assets.client_id
+            and as_of_dates.snapshot_date = assets.snapshot_date
     left join assets as prior_assets
-        on profiles.client_id = prior_assets.client_id
-        and as_of_dates.prior_snapshot_date = prior_assets.snapshot_date
+        on
+            profiles.client_id = prior_assets.client_id
+            and as_of_dates.prior_snapshot_date = prior_assets.snapshot_date
     left join trades
-        on profiles.client_id = trades.client_id
-        and profiles.as_of_date = trades.as_of_date
+        on
+            profiles.client_id = trades.client_id
+            and profiles.as_of_date = trades.as_of_date
     left join transfers
-        on profiles.client_id = transfers.client_id
-        and profiles.as_of_date = transfers.as_of_date
+        on
+            profiles.client_id = transfers.client_id
+            and profiles.as_of_date = transfers.as_of_date
     left join engagement
-        on profiles.client_id = engagement.client_id
-        and profiles.as_of_date = engagement.as_of_date
+        on
+            profiles.client_id = engagement.client_id
+            and profiles.as_of_date = engagement.as_of_date
     where profiles.client_type = 'individual'
 
 ),

@@ -18,7 +18,11 @@ memberships as (
 
 measures as (
 
-    select client_id, as_of_date, total_assets from {{ ref('int_client_measures_joined') }}
+    select
+        client_id,
+        as_of_date,
+        total_assets
+    from {{ ref('int_client_measures_joined') }}
 
 ),
 
@@ -57,14 +61,17 @@ final as (
     inner join as_of_dates
         on memberships.as_of_date = as_of_dates.as_of_date
     inner join measures
-        on memberships.client_id = measures.client_id
-        and memberships.as_of_date = measures.as_of_date
+        on
+            memberships.client_id = measures.client_id
+            and memberships.as_of_date = measures.as_of_date
     inner join dimensions
-        on memberships.client_id = dimensions.client_id
-        and memberships.as_of_date = dimensions.as_of_date
+        on
+            memberships.client_id = dimensions.client_id
+            and memberships.as_of_date = dimensions.as_of_date
     left join churn_risks
-        on memberships.client_id = churn_risks.client_id
-        and memberships.as_of_date = churn_risks.as_of_date
+        on
+            memberships.client_id = churn_risks.client_id
+            and memberships.as_of_date = churn_risks.as_of_date
     cross join rule_versions
 
 )

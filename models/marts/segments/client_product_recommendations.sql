@@ -55,7 +55,10 @@ client_limits as (
 offer_sets as (
 
     -- the ranked offer depends only on (primary group, allowed risk rank): rank it once
-    select distinct primary_group, max_product_risk_rank from client_limits
+    select distinct
+        primary_group,
+        max_product_risk_rank
+    from client_limits
 
 ),
 
@@ -69,25 +72,26 @@ offers as (
         products.risk_rating,
         row_number() over (
             partition by offer_sets.primary_group, offer_sets.max_product_risk_rank, products.product_type
-            order by products.risk_rating_rank desc, products.product_code
+            order by products.risk_rating_rank desc, products.product_code asc
         ) as rank_in_type,
         playbook_items.item_order
     from offer_sets
     inner join playbook_items
         on offer_sets.primary_group = playbook_items.group_code
     inner join products
-        on playbook_items.item_value = products.product_type
-        and products.risk_rating_rank <= offer_sets.max_product_risk_rank
+        on
+            playbook_items.item_value = products.product_type
+            and offer_sets.max_product_risk_rank >= products.risk_rating_rank
 
 ),
 
 ranked_offers as (
 
     select
-        offers.*,
+        *,
         row_number() over (
-            partition by offers.primary_group, offers.max_product_risk_rank
-            order by offers.rank_in_type, offers.item_order
+            partition by primary_group, max_product_risk_rank
+            order by rank_in_type, item_order
         ) as recommendation_rank
     from offers
 
@@ -106,8 +110,9 @@ final as (
         cast(client_limits.rule_version as {{ dbt.type_string() }}) as rule_version
     from client_limits
     inner join ranked_offers
-        on client_limits.primary_group = ranked_offers.primary_group
-        and client_limits.max_product_risk_rank = ranked_offers.max_product_risk_rank
+        on
+            client_limits.primary_group = ranked_offers.primary_group
+            and client_limits.max_product_risk_rank = ranked_offers.max_product_risk_rank
     cross join parameters
     where ranked_offers.recommendation_rank <= parameters.recommendations_per_client
 

@@ -98,13 +98,15 @@ final as (
     inner join as_of_dates
         on measures.as_of_date = as_of_dates.as_of_date
     inner join dimensions
-        on measures.client_id = dimensions.client_id
-        and measures.as_of_date = dimensions.as_of_date
+        on
+            measures.client_id = dimensions.client_id
+            and measures.as_of_date = dimensions.as_of_date
     left join group_lists
         on measures.client_id = group_lists.client_id
     left join churn_risks
-        on measures.client_id = churn_risks.client_id
-        and measures.as_of_date = churn_risks.as_of_date
+        on
+            measures.client_id = churn_risks.client_id
+            and measures.as_of_date = churn_risks.as_of_date
     left join playbooks
         on group_lists.primary_group = playbooks.group_code
     cross join rule_versions

@@ -15,7 +15,7 @@ history as (
 
 ),
 
-groups as (
+group_catalogue as (
 
     select group_code from {{ ref('rule_groups') }}
 
@@ -32,9 +32,9 @@ periods as (
     select
         as_of_dates.as_of_date as month_end,
         as_of_dates.previous_as_of_date as previous_month_end,
-        groups.group_code
+        group_catalogue.group_code
     from as_of_dates
-    cross join groups
+    cross join group_catalogue
 
 ),
 
@@ -62,12 +62,14 @@ migrations as (
         0 as left_clients
     from periods
     inner join history as current_members
-        on periods.month_end = current_members.month_end
-        and periods.group_code = current_members.group_code
+        on
+            periods.month_end = current_members.month_end
+            and periods.group_code = current_members.group_code
     left join history as previous
-        on periods.previous_month_end = previous.month_end
-        and current_members.group_code = previous.group_code
-        and current_members.client_id = previous.client_id
+        on
+            periods.previous_month_end = previous.month_end
+            and current_members.group_code = previous.group_code
+            and current_members.client_id = previous.client_id
     group by periods.month_end, periods.group_code
 
     union all
@@ -79,12 +81,14 @@ migrations as (
         count(case when staying.client_id is null then previous.client_id end) as left_clients
     from periods
     inner join history as previous
-        on periods.previous_month_end = previous.month_end
-        and periods.group_code = previous.group_code
+        on
+            periods.previous_month_end = previous.month_end
+            and periods.group_code = previous.group_code
     left join history as staying
-        on periods.month_end = staying.month_end
-        and previous.group_code = staying.group_code
-        and previous.client_id = staying.client_id
+        on
+            periods.month_end = staying.month_end
+            and previous.group_code = staying.group_code
+            and previous.client_id = staying.client_id
     group by periods.month_end, periods.group_code
 
 ),
@@ -116,11 +120,13 @@ final as (
         cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version
     from periods
     left join members
-        on periods.month_end = members.month_end
-        and periods.group_code = members.group_code
+        on
+            periods.month_end = members.month_end
+            and periods.group_code = members.group_code
     left join migration_totals
-        on periods.month_end = migration_totals.month_end
-        and periods.group_code = migration_totals.group_code
+        on
+            periods.month_end = migration_totals.month_end
+            and periods.group_code = migration_totals.group_code
     cross join rule_versions
 
 )
