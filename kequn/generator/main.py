@@ -97,10 +97,6 @@ def pop_table(pop: Pop) -> pa.Table:
     return pa.table({f.name: getattr(pop, f.name) for f in fields(Pop)})
 
 
-def pop_from_table(t: pa.Table) -> Pop:
-    return Pop(**{f.name: t[f.name].to_numpy() for f in fields(Pop)})
-
-
 def truth_rows(pop: Pop, as_of: int, *, total_assets, ever_funded, has_trade, last_trade,
                last_login, trades_90d, closed, restricted_star, dirt_text) -> pa.Table:
     ind = pop.ctype == 0
@@ -114,9 +110,6 @@ def truth_rows(pop: Pop, as_of: int, *, total_assets, ever_funded, has_trade, la
                      open_day=pop.open_day, as_of=as_of)
     bsens = boundary_sensitive(has_trade=has_trade, last_trade=last_trade,
                                last_login=last_login, as_of=as_of)
-    n = pop.n
-    nulls = pa.nulls(n, pa.string())
-
     def opt(values, mask):
         return pa.array(np.where(mask, values, None).tolist(), pa.string())
 
@@ -162,8 +155,7 @@ def truth_rows(pop: Pop, as_of: int, *, total_assets, ever_funded, has_trade, la
                           pop.risk > 0),
         "risk_assessed_date": pa.array(np.maximum(pop.risk_date, 0).astype("datetime64[D]"),
                                        mask=pop.risk <= 0).cast(pa.date32()),
-        "_unused": nulls,
-    }).drop(["_unused"])
+    })
 
 
 class Generator:
