@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from argparse import Namespace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -229,6 +229,33 @@ def test_current_client_versions_agree_with_the_truth(extract, con):
     assert occ_n > 300 and occ_ok >= 0.96 * occ_n, (occ_ok, occ_n)
     assert g_n > 300 and g_ok == g_n
     assert b_n > 200 and 0.95 * b_n <= b_ok < b_n  # typed dates may disagree with the ID
+
+
+def test_flagged_birth_dates_are_really_unrecoverable(extract, con):
+    """A client flagged birth_date_<kind>_and_id_<kind> has, in its latest version, a bad
+    typed birth date and no valid ID to fall back on; unflagged clients never do."""
+    p = pq.read_table(extract.parent / "raw.truth" / "personas.parquet").to_pandas()
+    flagged = set(p.client_id[p.dirt_affecting_segmentation.str.contains("birth_date_")])
+    rows = con.execute("""
+        select client_id, birth_date, id_number from clients
+        where coalesce(trim(client_type), '') not in ('institution', 'test')
+        qualify row_number() over (partition by client_id
+                                   order by updated_at desc, filename desc) = 1""").fetchall()
+    bad = set()
+    for cid, birth, idn in rows:
+        b = (birth or "").strip()
+        parsed = None
+        for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"):
+            try:
+                parsed = datetime.strptime(b, fmt).date()
+                break
+            except ValueError:
+                continue
+        typed_ok = parsed is not None and date(1905, 12, 1) < parsed <= date(2025, 11, 28)
+        if not typed_ok and not (idn and checksum_ok(idn.strip())):
+            bad.add(cid)
+    assert flagged, "no unrecoverable birth dates planted"
+    assert bad == flagged
 
 
 # --------------------------------------------------------------------------- dirt
