@@ -407,6 +407,17 @@ def test_append_day_adds_files_and_lands(tmp_path):
     # a second append is the next weekday; both land cleanly
     assert generate(out, scale=0.003, append=True) == 0
     assert (out / "trades" / "2025-12-02.csv").is_file()
+    meta = json.loads((tmp_path / "raw.truth" / "meta.json").read_text())
+    assert meta["appended_days"] == ["2025-12-01", "2025-12-02"]
+    assert set(meta["files"]) == set(file_digests(out))
+    p = pq.read_table(tmp_path / "raw.truth" / "personas.parquet").to_pandas()
+    ind = p[p.client_type == "individual"]
+    as_of = date(2025, 12, 2)
+    ages = ind.birth_date.map(lambda b: as_of.year - b.year - ((as_of.month, as_of.day)
+                                                              < (b.month, b.day)))
+    assert (ages == ind.age).all()
+    assert set(ind.planted_lifecycle) <= {"closed", "churned", "zombie", "new", "dormant",
+                                          "active"}
     report = land(out, tmp_path / "landing", progress=False)
     assert report.tables["trades"].files_total == report.tables["trades"].files_new
     snap = duckdb.connect().execute(
