@@ -144,53 +144,61 @@ def _param(name: str) -> str:
     return f"(select value from gate_params where name = '{name}')"
 
 
-def _parse_rate_query(column: str, kind: str) -> str:
+def _key(column: str) -> str:
+    """The lookup key of a raw code, as staging's macro code_lookup_key computes it."""
+    return f"lower(replace(replace(trim({column}), ' ', ''), '　', ''))"
+
+
+def _bad_condition(column: str, kind: str) -> str:
+    v = f"nullif(trim({column}), '')"
     if kind == "date":
-        bad = f"try_strptime(value, {DATE_FORMATS}) is null"
-    elif kind == "timestamp":
-        bad = f"try_strptime(value, {TIMESTAMP_FORMATS}) is null"
-    else:
-        bad = "try_cast(replace(value, ',', '') as double) is null"
-    limit = _param(f"max_unparseable_share_{kind}")
-    small = _param("min_rows_for_rates")
-    return f"""with filled as (
-    select trim({column}) as value from {{batch}} where nullif(trim({column}), '') is not null
-),
-bad as (select value from filled where {bad}),
-totals as (
-    select (select count(*) from bad) as bad_rows, (select count(*) from filled) as filled_rows
-)
-select '{column}' as column_name, value as offending_value, count(*) as rows_with_value,
-    any_value(totals.bad_rows) as bad_rows, any_value(totals.filled_rows) as filled_rows
-from bad, totals
-where totals.bad_rows > totals.filled_rows * {limit}
-    and (totals.filled_rows >= {small} or totals.bad_rows = totals.filled_rows)
-group by value
-order by rows_with_value desc
-limit 20"""
+        return f"{v} is not null and try_strptime({v}, {DATE_FORMATS}) is null"
+    if kind == "timestamp":
+        return f"{v} is not null and try_strptime({v}, {TIMESTAMP_FORMATS}) is null"
+    if kind == "number":
+        return f"{v} is not null and try_cast(replace({v}, ',', '') as double) is null"
+    # code: kind is "code:<domain>"; an unknown domain (no seed rows) checks nothing
+    domain = kind.split(":", 1)[1]
+    return f"{v} is not null and not list_contains(known_{domain}, {_key(column)})"
 
 
-def _code_query(column: str, domain: str) -> str:
-    key = f"lower(replace(replace(trim({column}), ' ', ''), '　', ''))"
-    limit = _param("max_unknown_code_share")
-    small = _param("min_rows_for_rates")
-    return f"""with filled as (
-    select {key} as value from {{batch}} where nullif(trim({column}), '') is not null
-),
-known as (select raw_value from code_variants where domain = '{domain}'),
-bad as (select value from filled where value not in (select raw_value from known)),
-totals as (
-    select (select count(*) from bad) as bad_rows, (select count(*) from filled) as filled_rows
-)
-select '{column}' as column_name, value as offending_value, count(*) as rows_with_value,
-    any_value(totals.bad_rows) as bad_rows, any_value(totals.filled_rows) as filled_rows
-from bad, totals
-where totals.bad_rows > totals.filled_rows * {limit}
-    and (totals.filled_rows >= {small} or totals.bad_rows = totals.filled_rows)
-    and exists (select 1 from known)
-group by value
-order by rows_with_value desc
-limit 20"""
+def _columns_query(checks: list[tuple[str, str]], limit_of) -> str:
+    """One pass over the table: per column, filled rows, bad rows and up to three distinct
+    offending values; returns a row for each column whose bad share is over its limit."""
+    flags, aggs, selects = [], [], []
+    for i, (col, kind) in enumerate(checks):
+        flags.append(f"    nullif(trim({col}), '') as v{i}, {_bad_condition(col, kind)} as b{i}")
+        aggs.append(f"    count(v{i}) as filled_{i}, count(*) filter (where b{i}) as bad_{i}, "
+                    f"list_distinct([min(v{i}) filter (where b{i}), max(v{i}) filter (where b{i}),"
+                    f" first(v{i}) filter (where b{i})]) as values_{i}")
+        selects.append(
+            f"select '{col}' as column_name, '{kind}' as check_kind, filled_{i} as filled_rows, "
+            f"bad_{i} as bad_rows, values_{i} as offending_values from counts "
+            f"where bad_{i} > filled_{i} * {limit_of(kind)} "
+            f"and (filled_{i} >= {_param('min_rows_for_rates')} or bad_{i} = filled_{i})")
+    domains = sorted({k.split(":", 1)[1] for _, k in checks if k.startswith("code:")})
+    known = ""
+    source = "{batch}"
+    if domains:
+        lists = ", ".join(f"(select list(raw_value) from code_variants where domain = '{d}') "
+                          f"as known_{d}" for d in domains)
+        known = f"known as materialized (select {lists}),\n"
+        source = "{batch}, known"
+    return (f"with {known}flags as (\nselect\n" + ",\n".join(flags) + f"\nfrom {source}\n),\n"
+            "counts as materialized (\nselect\n" + ",\n".join(aggs) + "\nfrom flags\n)\n"
+            + "\nunion all\n".join(selects))
+
+
+def _typed_query(spec: dict[str, Any]) -> str:
+    checks = ([(c, "date") for c in spec["dates"]]
+              + [(c, "timestamp") for c in spec["timestamps"]]
+              + [(c, "number") for c in spec["numbers"]])
+    return _columns_query(checks, lambda kind: _param(f"max_unparseable_share_{kind}"))
+
+
+def _codes_query(spec: dict[str, Any]) -> str:
+    checks = [(c, f"code:{d}") for c, d in spec["codes"].items()]
+    return _columns_query(checks, lambda kind: _param("max_unknown_code_share"))
 
 
 def _key_query(keys: list[str]) -> str:
@@ -228,30 +236,20 @@ def raw_expectations(table: str) -> list:
                         "(share of rows missing a key <= max_null_key_share)",
         ),
     ]
-    for col in spec["dates"]:
+    typed = [*spec["dates"], *spec["timestamps"], *spec["numbers"]]
+    if typed:
         exps.append(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_parse_rate_query(col, "date"),
-            description=f"raw {table}.{col}: filled values parse as a contract date format "
-                        "(share unparseable <= max_unparseable_share_date)",
+            unexpected_rows_query=_typed_query(spec),
+            description=f"raw {table}: filled values of {', '.join(typed)} parse as contract "
+                        "dates / timestamps / numbers (share unparseable per column <= "
+                        "max_unparseable_share_<kind>)",
         ))
-    for col in spec["timestamps"]:
+    if spec["codes"]:
         exps.append(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_parse_rate_query(col, "timestamp"),
-            description=f"raw {table}.{col}: filled values parse as a contract timestamp "
-                        "(share unparseable <= max_unparseable_share_timestamp)",
-        ))
-    for col in spec["numbers"]:
-        exps.append(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_parse_rate_query(col, "number"),
-            description=f"raw {table}.{col}: filled values parse as numbers "
-                        "(share unparseable <= max_unparseable_share_number)",
-        ))
-    for col, domain in spec["codes"].items():
-        exps.append(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_code_query(col, domain),
-            description=f"raw {table}.{col}: filled values are known variants of code list "
-                        f"'{domain}' (seeds/mappings/code_mappings.csv; share unknown <= "
-                        "max_unknown_code_share)",
+            unexpected_rows_query=_codes_query(spec),
+            description=f"raw {table}: filled values of {', '.join(spec['codes'])} are known "
+                        "variants of their code lists (seeds/mappings/code_mappings.csv; "
+                        "share unknown per column <= max_unknown_code_share)",
         ))
     return exps
 
@@ -733,13 +731,13 @@ class Finding:
 
     def line(self) -> str:
         where = f"{self.asset}.{self.column}" if self.column else self.asset
-        if self.sample and all(isinstance(r, dict) and "offending_value" in r
-                               for r in self.sample):
+        if len(self.sample) == 1 and isinstance(self.sample[0], dict) \
+                and "offending_values" in self.sample[0]:
             first = self.sample[0]
-            values = [r["offending_value"] for r in self.sample[:5]]
+            values = [v for v in first["offending_values"] or [] if v is not None]
             return (f"{where}: {self.expectation} failed — {first.get('bad_rows')} of "
-                    f"{first.get('filled_rows')} filled values fail ({self.description}); "
-                    f"offending values: {json.dumps(values, ensure_ascii=False)}")
+                    f"{first.get('filled_rows')} filled values fail ({first.get('check_kind')}"
+                    f"); offending values: {json.dumps(values, ensure_ascii=False)}")
         sample = json.dumps(self.sample[:3], ensure_ascii=False, default=str)
         return (f"{where}: {self.expectation} failed — {self.description} "
                 f"(observed {self.observed}; sample {sample})")
@@ -817,7 +815,17 @@ def _collect(layer: str, cp_result, seconds: float) -> GateResult:
             }
             gate.results.append(row)
             gate.evaluated += 1
-            if not r["success"]:
+            if r["success"]:
+                continue
+            per_column = [x for x in sample if isinstance(x, dict) and "column_name" in x]
+            if per_column and len({x["column_name"] for x in per_column}) == len(per_column):
+                for x in per_column:
+                    gate.findings.append(Finding(
+                        suite=suite, asset=asset, column=str(x["column_name"]),
+                        expectation=exp["type"], description=row["description"],
+                        observed=f"{x.get('bad_rows')} of {x.get('filled_rows')} filled "
+                                 "values fail", sample=[x]))
+            else:
                 gate.findings.append(Finding(
                     suite=suite, asset=asset, column=row["column"], expectation=exp["type"],
                     description=row["description"], observed=observed, sample=sample))
