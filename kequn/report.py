@@ -252,7 +252,10 @@ _OFFLINE_CSS = ("<style>/* kequn: CDN assets removed for offline viewing */"
                 "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
                 ".collapse:not(.show){display:block}.d-none{display:none}"
                 ".alert-danger,.text-danger{color:#b00}.text-success{color:#070}"
-                "img{max-height:40px}nav{margin-bottom:12px}</style>")
+                "img{max-height:40px}nav{margin-bottom:12px}"
+                ".fa-check-circle::before,.fa-check::before{content:'\\2714';color:#070}"
+                ".fa-times-circle::before,.fa-times::before,.fa-exclamation-triangle::before"
+                "{content:'\\2718';color:#b00}</style>")
 
 
 def offline_data_docs(site_dir: Path) -> int:
