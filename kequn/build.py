@@ -103,9 +103,34 @@ def _release_dbt_database() -> None:
     gc.collect()
 
 
+def _lock(db: Path):
+    """One build at a time per warehouse (released by the OS if the process dies)."""
+    import fcntl
+
+    fh = open(db.with_name(db.name + ".build.lock"), "a+")  # noqa: SIM115 - held for the build
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
 def run_build(args: argparse.Namespace) -> int:
     db: Path = args.db.resolve()
     db.parent.mkdir(parents=True, exist_ok=True)
+    lock = _lock(db)
+    if lock is None:
+        print(f"kequn build: another build of {db} is running; the published warehouse is "
+              "unchanged. Try again when it has finished.", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return _run_build(args, db)
+    finally:
+        lock.close()
+
+
+def _run_build(args: argparse.Namespace, db: Path) -> int:
     run_id = publish.new_run_id()
     p = publish.paths_for(db, run_id)
     full_refresh = bool(args.full_refresh)

@@ -243,3 +243,19 @@ def test_offline_data_docs_drops_cdn_assets(tmp_path: Path) -> None:
     assert report.offline_data_docs(tmp_path) == 1
     text = page.read_text()
     assert "cdn.example" not in text and "<style>" in text and "x</body>" in text
+
+
+def test_a_second_concurrent_build_is_refused(tmp_path: Path) -> None:
+    import fcntl
+    import subprocess
+    import sys
+
+    db = tmp_path / "kequn.duckdb"
+    with open(tmp_path / "kequn.duckdb.build.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kequn.cli", "build", "--raw-dir", str(FIXTURE),
+             "--db", str(db)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "another build" in proc.stderr
+    assert not db.exists() and not (tmp_path / "builds").exists()
