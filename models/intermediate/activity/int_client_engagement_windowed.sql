@@ -55,7 +55,7 @@ dated as (
     select
         event_days.*,
         as_of_dates.as_of_date,
-        {{ dbt.datediff('event_days.event_date', 'as_of_dates.as_of_date', 'day') }} as days_ago,
+        {{ days_between('event_days.event_date', 'as_of_dates.as_of_date') }} as days_ago,
         parameters.window_short_days,
         parameters.window_medium_days,
         parameters.churn_baseline_days,

@@ -33,7 +33,7 @@ dated as (
         trade_days.trades,
         trade_days.online_trades,
         trade_days.trade_amount,
-        {{ dbt.datediff('trade_days.trade_date', 'as_of_dates.as_of_date', 'day') }} as days_ago,
+        {{ days_between('trade_days.trade_date', 'as_of_dates.as_of_date') }} as days_ago,
         parameters.window_short_days,
         parameters.window_medium_days,
         parameters.window_long_days,

@@ -42,33 +42,33 @@ transfer_days as (
 
 ),
 
-windowed as (
+dated as (
 
     select
         transfer_days.client_id,
         as_of_dates.as_of_date,
-        sum(
-            case
-                when {{ dbt.datediff('transfer_days.transfer_date', 'as_of_dates.as_of_date', 'day') }}
-                    < parameters.window_short_days
-                        then transfer_days.amount_in - transfer_days.amount_out
-                else 0
-            end
-        ) as net_inflow_30d,
-        sum(
-            case
-                when {{ dbt.datediff('transfer_days.transfer_date', 'as_of_dates.as_of_date', 'day') }}
-                    < parameters.window_medium_days
-                        then transfer_days.amount_in - transfer_days.amount_out
-                else 0
-            end
-        ) as net_inflow_90d,
-        sum(transfer_days.amount_in) as transfers_in_to_date
+        transfer_days.amount_in,
+        transfer_days.amount_in - transfer_days.amount_out as net_amount,
+        {{ days_between('transfer_days.transfer_date', 'as_of_dates.as_of_date') }} as days_ago,
+        parameters.window_short_days,
+        parameters.window_medium_days
     from transfer_days
     inner join as_of_dates
         on transfer_days.transfer_date <= as_of_dates.as_of_date
     cross join parameters
-    group by transfer_days.client_id, as_of_dates.as_of_date
+
+),
+
+windowed as (
+
+    select
+        client_id,
+        as_of_date,
+        sum(case when days_ago < window_short_days then net_amount else 0 end) as net_inflow_30d,
+        sum(case when days_ago < window_medium_days then net_amount else 0 end) as net_inflow_90d,
+        sum(amount_in) as transfers_in_to_date
+    from dated
+    group by client_id, as_of_date
 
 )
 

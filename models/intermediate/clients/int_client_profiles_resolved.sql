@@ -82,14 +82,14 @@ resolved as (
         (coalesce(children_count, 0) >= 1 or youngest_child_birth_year is not null) as has_children,
         risk_level,
         risk_assessed_date,
-        {{ dbt.datediff('risk_assessed_date', 'as_of_date', 'day') }} as risk_assessment_age_days,
+        {{ days_between('risk_assessed_date', 'as_of_date') }} as risk_assessment_age_days,
         (
             risk_level is null
             or risk_assessed_date is null
-            or {{ dbt.datediff('risk_assessed_date', 'as_of_date', 'day') }} > risk_assessment_max_age_days
+            or {{ days_between('risk_assessed_date', 'as_of_date') }} > risk_assessment_max_age_days
         ) as needs_risk_assessment,
         open_date,
-        {{ dbt.datediff('open_date', 'as_of_date', 'day') }} as days_since_open,
+        {{ days_between('open_date', 'as_of_date') }} as days_since_open,
         open_channel,
         branch_id,
         city,

@@ -49,16 +49,23 @@ month_numbers as (
 
 ),
 
-month_ends as (
+month_starts as (
 
     select
-        cast(
-            {{ dbt.last_day(dbt.dateadd('month', 'month_numbers.generated_number - 1', 'bounds.first_month_start'), 'month') }}
-            as date
-        ) as as_of_date,
+        {{ dbt.dateadd('month', 'month_numbers.generated_number - 1', 'bounds.first_month_start') }}
+            as month_start,
         bounds.current_as_of_date
     from month_numbers
     cross join bounds
+
+),
+
+month_ends as (
+
+    select
+        cast({{ dbt.last_day('month_start', 'month') }} as date) as as_of_date,
+        current_as_of_date
+    from month_starts
 
 ),
 

@@ -6,7 +6,10 @@ with
 
 measures as (
 
-    select client_id, as_of_date from {{ ref('int_client_measures_joined') }}
+    select
+        client_id,
+        as_of_date
+    from {{ ref('int_client_measures_joined') }}
 
 ),
 
@@ -31,11 +34,13 @@ fallback_memberships as (
         'groups_matched=none' as evidence
     from measures
     cross join group_catalogue
-    where group_catalogue.is_fallback
+    where
+        group_catalogue.is_fallback
         and not exists (
             select 1
             from matches
-            where matches.client_id = measures.client_id
+            where
+                matches.client_id = measures.client_id
                 and matches.as_of_date = measures.as_of_date
         )
 
@@ -43,9 +48,21 @@ fallback_memberships as (
 
 memberships as (
 
-    select client_id, as_of_date, group_code, evidence from matches
+    select
+        client_id,
+        as_of_date,
+        group_code,
+        evidence
+    from matches
+
     union all
-    select client_id, as_of_date, group_code, evidence from fallback_memberships
+
+    select
+        client_id,
+        as_of_date,
+        group_code,
+        evidence
+    from fallback_memberships
 
 ),
 

@@ -127,8 +127,8 @@ derived as (
         case when trades_365d > 0 then cast(online_trades_365d as {{ dbt.type_float() }}) / trades_365d end
             as online_trade_share,
         case when prior_total_assets > 0 then total_assets / prior_total_assets end as assets_change_90d,
-        {{ dbt.datediff('last_trade_date', 'as_of_date', 'day') }} as days_since_last_trade,
-        {{ dbt.datediff('last_login_date', 'as_of_date', 'day') }} as days_since_last_login,
+        {{ days_between('last_trade_date', 'as_of_date') }} as days_since_last_trade,
+        {{ days_between('last_login_date', 'as_of_date') }} as days_since_last_login,
         (account_count > 0 and closed_account_count = account_count) as is_every_account_closed
     from joined
 
