@@ -270,6 +270,12 @@ def _sample_days(lo: np.ndarray, hi: np.ndarray, grid: np.ndarray, u: np.ndarray
     return grid[np.clip(idx, 0, len(grid) - 1)], ok
 
 
+def _bdays_between(cal: Calendar, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Weekdays in [lo, hi] (trades and transfers happen on weekdays only)."""
+    n = np.searchsorted(cal.bdays, hi, side="right") - np.searchsorted(cal.bdays, lo, "left")
+    return np.clip(n, 0, None)
+
+
 def _falloff(pop: Pop, c: np.ndarray, d: np.ndarray, rng) -> np.ndarray:
     """Accept events less and less often once a client starts draining away."""
     ds, de = pop.drain_start[c], pop.drain_end[c]
@@ -283,8 +289,7 @@ def make_trades(pop: Pop, acc: Accounts, pos: Positions, prod: Products, prices,
     lo = np.maximum(pop.fund_day, cal.window_start)
     hi = np.minimum(pop.act_end, cal.ref)
     hi = np.minimum(hi, pop.close_day - 1)
-    span = np.clip(hi - lo + 1, 0, None)
-    lam = pop.trade_rate * span / 365.25
+    lam = pop.trade_rate * _bdays_between(cal, lo, hi) / 261.0
     lam = np.where((pop.fund_day < NEVER) & (pop.kind != ZOMBIE), lam, 0)
     # newly funded clients almost always make a first trade
     if first_trade_boost:
@@ -371,7 +376,7 @@ def make_transfers(pop: Pop, acc: Accounts, cal: Calendar, rng) -> Transfers:
     # routine transfers while active
     lo = np.maximum(pop.fund_day, cal.window_start)
     hi = np.minimum(np.minimum(pop.act_end, cal.ref), pop.close_day - 1)
-    lam = np.where(funded & (pop.kind != ZOMBIE), 2.6 * np.clip(hi - lo + 1, 0, None) / 365.25, 0)
+    lam = np.where(funded & (pop.kind != ZOMBIE), 2.6 * _bdays_between(cal, lo, hi) / 261.0, 0)
     k = rng.poisson(lam)
     c = np.repeat(np.arange(n), k)
     d, ok = _sample_days(lo[c], hi[c], cal.bdays, rng.random(len(c)))
