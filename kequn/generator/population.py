@@ -359,8 +359,7 @@ def make_population(g: np.ndarray, cal: Calendar, rng: np.random.Generator,
     risk_date = np.where(reassess, open_day + 60 + lag * (cal.ref - open_day - 60), open_day)
     risk_date = np.where(risk > 0, risk_date, -1).astype(np.int64)
     prev_risk = np.where(reassess, rng.integers(1, 6, n), 0)
-    prev_risk = np.where(prev_risk == risk, np.maximum(1, risk - 1), prev_risk)
-    prev_risk = np.where(prev_risk == risk, 0, prev_risk)
+    prev_risk = np.where(prev_risk == risk, np.where(risk > 1, risk - 1, 2), prev_risk)
 
     # occupation changes (older version holds prev_occ)
     prev_occ = np.full(n, -1)
