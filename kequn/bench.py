@@ -563,6 +563,8 @@ def _targets(scale: float, steps: dict, ratios: dict) -> list[dict]:
         out[2]["measured"] = None  # a peak over some of the steps says nothing of the rest
     for t in out:
         t["met"] = None if t["measured"] is None else t["measured"] <= t["limit"]
+        if t.get("note"):
+            t["met"] = None  # a projection is a hint, not a verdict
         t["at_target_scale"] = at_scale
     return out
 
