@@ -337,7 +337,9 @@ def _job(job: tuple[int, int, int]) -> dict:
 def _run_chunks(gen: Generator, jobs: list):
     """Chunks in order; with several cores, computed ahead by worker processes (at most a
     few results wait in memory). Output bytes never depend on the number of workers."""
-    workers = int(os.environ.get("KEQUN_GEN_WORKERS", min(2, os.cpu_count() or 1)))
+    # Serial by default: on a shared 2-core machine the extra process costs more CPU
+    # (pickling) than it saves; KEQUN_GEN_WORKERS=2 helps on an otherwise idle machine.
+    workers = int(os.environ.get("KEQUN_GEN_WORKERS", "1"))
     if workers <= 1 or len(jobs) <= 2:
         for job in jobs:
             yield gen._chunk(job[0], np.arange(job[1], job[2], dtype=np.int64))
