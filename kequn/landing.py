@@ -132,7 +132,8 @@ def land(
     landed_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 2})
     tables: dict[str, TableLanding] = {}
-    plans: list[tuple[str, list[tuple[Path, str, str]]]] = []
+    # (path, path under raw_dir, csv|parquet, {contract column: header as delivered})
+    plans: list[tuple[str, list[tuple[Path, str, str, dict[str, str]]]]] = []
 
     # Pass 1: check every new file before writing anything, so a bad delivery lands nothing.
     for table, columns in raw_tables().items():
@@ -141,7 +142,7 @@ def land(
             raise LandingError(f"{table}: table folder {folder} is missing from the extract")
         report = TableLanding(table)
         tables[table] = report
-        new: list[tuple[Path, str, str]] = []
+        new: list[tuple[Path, str, str, dict[str, str]]] = []
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(raw_dir).as_posix()
             kind = SUFFIXES.get(path.suffix.lower())
@@ -160,7 +161,9 @@ def land(
                     )
                 report.rows_total += known["rows"]
                 continue
-            present = [c.strip().lower() for c in _file_columns(con, table, path, kind)]
+            # Header names may carry stray case or spaces: map them back to the contract.
+            actual = {c.strip().lower(): c for c in _file_columns(con, table, path, kind)}
+            present = list(actual)
             missing = [c for c in columns if c not in present]
             if missing:
                 raise LandingError(
@@ -169,7 +172,7 @@ def land(
             extra = [c for c in present if c not in columns]
             if extra:
                 report.extra_columns[rel] = extra
-            new.append((path, rel, kind))
+            new.append((path, rel, kind, actual))
         plans.append((table, new))
 
     # Pass 2: one Parquet file per table per batch, every contract column as text.
@@ -190,9 +193,7 @@ def land(
                 )
             continue
         selects = []
-        for path, rel, kind in new:
-            # Header names may carry stray case or spaces: map them back to the contract.
-            actual = {c.strip().lower(): c for c in _file_columns(con, table, path, kind)}
+        for path, rel, kind, actual in new:
             cols = ", ".join(
                 f'cast("{actual[c]}" as varchar) as {c}' for c in columns
             )
@@ -219,7 +220,7 @@ def land(
             ).fetchall()
         )
         os.replace(tmp, target)
-        for path, rel, _kind in new:
+        for path, rel, _kind, _actual in new:
             rows = int(counts.get(rel, 0))
             manifest["files"][rel] = {
                 "size": path.stat().st_size,
