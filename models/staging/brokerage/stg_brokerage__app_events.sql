@@ -1,3 +1,18 @@
+{{ config(**kequn.partition_overwrite_config('event_date')) }}
+{#- Incremental by event_date (part of the grain key). A nightly run finds the event
+    dates that have a row in the landing batches above the table's greatest _batch_id and
+    rebuilds each of them from all landed rows of that date, so the later-file-wins dedupe
+    and _superseded_rows are the same as in a full build. -#}
+{%- set landed = source('brokerage', 'app_events') %}
+{%- if is_incremental() %}
+    {%- set new_dates_query -%}
+        select distinct {{ parse_date('event_date') }} as event_date
+        from {{ landed }}
+        where _batch_id > {{ kequn.landed_batch_watermark() }}
+    {%- endset -%}
+    {%- set affected_dates = kequn.partition_dates(new_dates_query) | map('first') | list %}
+{%- endif %}
+
 with
 
 base as (
@@ -6,9 +21,18 @@ base as (
 
 ),
 
-valid as (
+scoped as (
 
     select * from base
+    {% if is_incremental() -%}
+        where {{ kequn.in_dates('event_date', affected_dates) }}
+    {%- endif %}
+
+),
+
+valid as (
+
+    select * from scoped
     where _reject_reason is null
 
 ),

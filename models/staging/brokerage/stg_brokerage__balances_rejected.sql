@@ -1,3 +1,8 @@
+{{ config(**kequn.partition_overwrite_config('_batch_id')) }}
+{#- Incremental by landing batch: one row per rejected raw row, and landed files never
+    change, so a nightly run adds the new batches' rejects and leaves the rest. -#}
+{%- set watermark = kequn.landed_batch_watermark() %}
+
 with
 
 base as (
@@ -20,7 +25,11 @@ final as (
         _batch_id
 
     from base
-    where _reject_reason is not null
+    where
+        _reject_reason is not null
+        {% if is_incremental() -%}
+            and _batch_id > {{ watermark }}
+        {%- endif %}
 
 )
 

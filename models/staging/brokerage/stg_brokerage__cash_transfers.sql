@@ -1,3 +1,23 @@
+{{ config(**kequn.partition_overwrite_config('transfer_date')) }}
+{#- Incremental by transfer_date. A nightly run rebuilds every transfer_date touched by a transfer_id
+    seen in the landing batches above the table's greatest _batch_id (the dates of all its
+    versions, valid or rejected, so a late cancellation or correction reaches the date the
+    transfer sits on), from all landed versions of every transfer having a version on those
+    dates; dedupe, cancellation and _superseded_rows are then those of a full build. The id
+    and date expressions below must stay those of base_brokerage__cash_transfers. -#}
+{%- set landed = source('brokerage', 'cash_transfers') %}
+{%- if is_incremental() %}
+    {%- set partitions = kequn.versioned_partition_dates(
+        landed,
+        blank_to_null('transfer_id'),
+        'cast(' ~ parse_local_timestamp('transfer_time') ~ ' as date)',
+        kequn.landed_batch_watermark(),
+    ) %}
+    {%- set needed_dates = partitions | map('first') | list %}
+    {%- set affected_dates = [] %}
+    {%- for p in partitions if p[1] %}{% do affected_dates.append(p[0]) %}{% endfor %}
+{%- endif %}
+
 with
 
 base as (
@@ -6,9 +26,20 @@ base as (
 
 ),
 
-valid as (
+scoped as (
 
     select * from base
+    {% if is_incremental() -%}
+        -- every version of every transfer with a version on an affected date; rows whose
+        -- time does not parse (rejected) are few and always read, for a cancellation
+        where {{ kequn.in_dates('cast(transferred_at as date)', needed_dates) }} or transferred_at is null
+    {%- endif %}
+
+),
+
+valid as (
+
+    select * from scoped
     where _reject_reason is null
 
 ),
@@ -48,3 +79,8 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+    -- whole affected dates only: a transfer read because it has a version on an affected
+    -- date, whose winning version sits elsewhere, belongs to a partition left alone
+    where {{ kequn.in_dates('transfer_date', affected_dates) }}
+{% endif %}

@@ -1,3 +1,23 @@
+{{ config(**kequn.partition_overwrite_config('trade_date')) }}
+{#- Incremental by trade_date. A nightly run rebuilds every trade_date touched by a trade_id
+    seen in the landing batches above the table's greatest _batch_id (the dates of all its
+    versions, valid or rejected, so a late cancellation or correction reaches the date the
+    trade sits on), from all landed versions of every trade having a version on those
+    dates; dedupe, cancellation and _superseded_rows are then those of a full build. The id
+    and date expressions below must stay those of base_brokerage__trades. -#}
+{%- set landed = source('brokerage', 'trades') %}
+{%- if is_incremental() %}
+    {%- set partitions = kequn.versioned_partition_dates(
+        landed,
+        blank_to_null('trade_id'),
+        'cast(' ~ parse_local_timestamp('trade_time') ~ ' as date)',
+        kequn.landed_batch_watermark(),
+    ) %}
+    {%- set needed_dates = partitions | map('first') | list %}
+    {%- set affected_dates = [] %}
+    {%- for p in partitions if p[1] %}{% do affected_dates.append(p[0]) %}{% endfor %}
+{%- endif %}
+
 with
 
 base as (
@@ -6,9 +26,20 @@ base as (
 
 ),
 
-valid as (
+scoped as (
 
     select * from base
+    {% if is_incremental() -%}
+        -- every version of every trade with a version on an affected date; rows whose
+        -- time does not parse (rejected) are few and always read, for a cancellation
+        where {{ kequn.in_dates('cast(traded_at as date)', needed_dates) }} or traded_at is null
+    {%- endif %}
+
+),
+
+valid as (
+
+    select * from scoped
     where _reject_reason is null
 
 ),
@@ -18,7 +49,7 @@ cancellations as (
     -- a cancellation takes effect even when its row is rejected for another value (it
     -- stays in the rejects too): a cancelled trade must never count as filled
     select distinct trade_id
-    from base
+    from scoped
     where status = 'cancelled' and trade_id is not null
 
 ),
@@ -68,3 +99,8 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+    -- whole affected dates only: a trade read because it has a version on an affected
+    -- date, whose winning version sits elsewhere, belongs to a partition left alone
+    where {{ kequn.in_dates('trade_date', affected_dates) }}
+{% endif %}

@@ -1,0 +1,131 @@
+{#- History that accumulates is kept as incremental models that overwrite whole partitions
+    (a day, a month end, a landing batch): every run recomputes each partition the new
+    landing batches touch from *all* landed rows of that partition, and replaces it.
+
+    One config, two engines (see ../shared/notes/toolchain.md):
+    - Spark without Delta has no merge: `insert_overwrite` with `partition_by` (never
+      insert_overwrite without it: on a model reading its own table that empties it);
+    - DuckDB (and Postgres): `delete+insert` keyed on the same partition column, which
+      deletes every partition present in the new rows and inserts them — the same
+      semantics.
+    Use: {{ config(**kequn.partition_overwrite_config('trade_date')) }} -#}
+{% macro partition_overwrite_config(partition_column) -%}
+    {%- if target.type in ('spark', 'databricks') -%}
+        {{ return({
+            'materialized': 'incremental',
+            'incremental_strategy': 'insert_overwrite',
+            'partition_by': [partition_column],
+            'file_format': 'parquet',
+            'on_schema_change': 'fail',
+        }) }}
+    {%- else -%}
+        {{ return({
+            'materialized': 'incremental',
+            'incremental_strategy': 'delete+insert',
+            'unique_key': partition_column,
+            'on_schema_change': 'fail',
+        }) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The greatest landing batch already in this incremental model (0 on a first or full
+    build), as a literal, so the scan of the landed Parquet can skip older batches' row
+    groups by their statistics. Landed files never change, so every raw row of a batch
+    above it is new to the model. -#}
+{% macro landed_batch_watermark(column='_batch_id') -%}
+    {%- if execute and is_incremental() -%}
+        {%- set result = run_query('select coalesce(max(' ~ column ~ '), 0) from ' ~ this) -%}
+        {{ return(result.columns[0].values()[0] | int) }}
+    {%- else -%}
+        {{ return(0) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Run a query returning one date column (at execution only) and give its distinct
+    non-null values as 'YYYY-MM-DD' strings, with the second column (a boolean, when the
+    query has one) as a flag: [(date, flag), ...]. Literal partition lists let the filter
+    on the landed Parquet be applied right at the scan, before the typing and checks. -#}
+{% macro partition_dates(query) -%}
+    {%- if not execute -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set table = run_query(query) -%}
+    {%- set out = [] -%}
+    {%- for row in table.rows if row[0] is not none -%}
+        {%- do out.append([row[0].strftime('%Y-%m-%d'), (row[1] if row | length > 1 else true)]) -%}
+    {%- endfor -%}
+    {{ return(out | sort) }}
+{%- endmacro %}
+
+{#- `column in (date literals)`; false when the list is empty (nothing to rebuild). -#}
+{% macro in_dates(column, dates) -%}
+    {%- if dates | length == 0 -%}
+        (1 = 0)
+    {%- else -%}
+        {{ column }} in (
+            {%- for d in dates %}cast('{{ d }}' as date){% if not loop.last %}, {% endif %}{% endfor -%}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- For a table keyed by an id whose versions may sit on different partition dates (trades,
+    transfers): the dates of every landed version of every id seen in the new batches
+    (`affected`: the partitions to rebuild), plus the dates of every version of every id
+    having a version on an affected date (`needed`: what to read so each of those ids has
+    all its versions). Returns [(date, is_affected), ...] over the needed dates. -#}
+{% macro versioned_partition_dates(landed, id_expr, date_expr, watermark) -%}
+    {%- set query -%}
+        with
+
+        landed as (
+
+            select
+                {{ id_expr }} as id,
+                {{ date_expr }} as partition_date,
+                _batch_id
+            from {{ landed }}
+
+        ),
+
+        touched as (
+
+            select distinct id from landed
+            where _batch_id > {{ watermark }} and id is not null
+
+        ),
+
+        affected as (
+
+            select distinct landed.partition_date
+            from landed
+            inner join touched on landed.id = touched.id
+            where landed.partition_date is not null
+
+        ),
+
+        candidates as (
+
+            select distinct landed.id
+            from landed
+            inner join affected on landed.partition_date = affected.partition_date
+            where landed.id is not null
+
+        ),
+
+        needed as (
+
+            select distinct landed.partition_date
+            from landed
+            inner join candidates on landed.id = candidates.id
+            where landed.partition_date is not null
+
+        )
+
+        select
+            needed.partition_date,
+            affected.partition_date is not null as is_affected
+        from needed
+        left join affected on needed.partition_date = affected.partition_date
+    {%- endset -%}
+    {{ return(kequn.partition_dates(query)) }}
+{%- endmacro %}
