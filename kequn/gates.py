@@ -804,8 +804,9 @@ def _collect(layer: str, cp_result, seconds: float) -> GateResult:
             sample = _sample(res)
             observed = res.get("observed_value")
             if observed is None and "unexpected_count" in res:
+                pct = res.get("unexpected_percent") or 0
                 observed = (f"{res.get('unexpected_count')} unexpected of "
-                            f"{res.get('element_count')} ({res.get('unexpected_percent', 0):.2f}%)")
+                            f"{res.get('element_count')} ({pct:.2f}%)")
             if r.get("exception_info", {}).get("raised_exception"):
                 observed = "error: " + str(r["exception_info"].get("exception_message"))[:300]
             row = {
