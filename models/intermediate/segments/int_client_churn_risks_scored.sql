@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 -- One row per individual client per as-of date whose lifecycle stage is churn-scored
 -- (not closed/churned): the churn early-warning score 0-100 (sum of the weights of the
 -- signals that fire, capped at 100), its level and the reasons with their values.

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 -- One row per individual client per as-of date: the traditional dimensions - asset tier,
 -- age band, trading frequency band and lifecycle stage (first matching stage by priority,
 -- the fallback stage otherwise) - from the bands and thresholds in seeds/rules.
