@@ -13,8 +13,9 @@ landed) and, separately, from scratch with --full-refresh. Every table of the `s
 `marts` schemas is compared row for row (EXCEPT ALL both ways, so duplicates count).
 
 Columns ignored, and why they legitimately differ:
-- `_batch_id`: landing lineage. A full refresh re-lands every file as batch 1; the nightly
-  path landed day N as batch 2. It names the landing run, not the data.
+- `_batch_id`: landing lineage (in staging, and the history marts' watermark). A full
+  refresh re-lands every file as batch 1; the nightly path landed day N as batch 2. It
+  names the landing run, not the data.
 - `built_at` (dq_reconciliation): the build's start time.
 
 To save wall time the first build and the full-refresh build run side by side (two copies
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.slow
 
 SCALE = "0.002"
 IGNORED_COLUMNS = {"_batch_id", "built_at"}
+HISTORY_MARTS = ["client_features_monthly", "client_group_membership_history"]
 INCREMENTAL_MODELS = [
     "stg_brokerage__trades", "stg_brokerage__holdings", "stg_brokerage__balances",
     "stg_brokerage__app_events", "stg_brokerage__cash_transfers",
@@ -166,6 +168,20 @@ def test_late_corrections_reached_their_old_partitions(con, warehouses):
         "where snapshot_date = date '2025-10-31' and _batch_id = 2 and _superseded_rows = 1"
     ).fetchone()[0]
     assert holding == 1
+
+
+def test_history_marts_restated_from_the_corrected_month(con, warehouses):
+    """October's late corrections restate the history marts from October on; the months
+    before were kept as the first build computed them (batch 1), not recomputed."""
+    results = {r["unique_id"].rsplit(".", 1)[-1]: r
+               for r in _latest_run_results(warehouses["nightly"])["results"]}
+    for model in HISTORY_MARTS:
+        assert "as_of_date >= cast('2025-10-01' as date)" in results[model]["compiled_code"]
+        kept, restated = con.execute(
+            f"select min(partition_month_end) filter (where _batch_id = 1), "
+            f"min(partition_month_end) filter (where _batch_id = 2) from nightly.marts.{model}"
+        ).fetchone()
+        assert str(restated) == "2025-10-31" and str(kept) < "2025-10-31", model
 
 
 @pytest.mark.parametrize("schema", ["staging", "marts"])

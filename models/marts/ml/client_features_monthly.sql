@@ -1,3 +1,8 @@
+{{ config(**kequn.partition_overwrite_config('partition_month_end')) }}
+{#- Incremental by calendar month (kequn.history_restate_from): a nightly run recomputes the
+    months from the earliest one whose inputs changed, and keeps the past ones. -#}
+-- depends_on: {{ ref('stg_brokerage__trades_rejected') }}
+{%- set restate_from = kequn.history_restate_from() %}
 -- One row per individual client per month end (and per the current as-of date): every
 -- core measure of the spec as of that date, computed only from data up to it
 -- (point-in-time), for machine-learning users.
@@ -6,6 +11,9 @@ with
 measures as (
 
     select * from {{ ref('int_client_measures_joined') }}
+    {% if restate_from -%}
+        where as_of_date >= cast('{{ restate_from }}' as date)
+    {%- endif %}
 
 ),
 
@@ -50,7 +58,9 @@ final as (
         cast(measures.content_views_90d as bigint) as content_views_90d,
         cast(measures.learning_events_90d as bigint) as learning_events_90d,
         cast(measures.assets_change_90d as double) as assets_change_90d,
-        cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version
+        cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version,
+        cast({{ dbt.last_day('measures.as_of_date', 'month') }} as date) as partition_month_end,
+        cast({{ kequn.history_landed_batch_id() }} as integer) as _batch_id
     from measures
     cross join rule_versions
 

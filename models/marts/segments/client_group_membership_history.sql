@@ -1,3 +1,8 @@
+{{ config(**kequn.partition_overwrite_config('partition_month_end')) }}
+{#- Incremental by calendar month (kequn.history_restate_from): a nightly run recomputes the
+    months from the earliest one whose inputs changed, and keeps the past ones. -#}
+-- depends_on: {{ ref('stg_brokerage__trades_rejected') }}
+{%- set restate_from = kequn.history_restate_from() %}
 -- One row per month end (and the current as-of date) per individual client per group it
 -- belongs to at that date, with its lifecycle stage, assets and churn flag then. Each
 -- month end's rows depend only on data up to that month end, so a rebuild (or a later
@@ -7,12 +12,18 @@ with
 as_of_dates as (
 
     select * from {{ ref('int_as_of_dates_spined') }}
+    {% if restate_from -%}
+        where as_of_date >= cast('{{ restate_from }}' as date)
+    {%- endif %}
 
 ),
 
 memberships as (
 
     select * from {{ ref('int_client_groups_ranked') }}
+    {% if restate_from -%}
+        where as_of_date >= cast('{{ restate_from }}' as date)
+    {%- endif %}
 
 ),
 
@@ -56,7 +67,9 @@ final as (
         cast(measures.total_assets as decimal(18, 2)) as total_assets,
         cast(coalesce(churn_risks.is_churn_risk, false) as boolean) as is_churn_risk,
         cast(as_of_dates.is_month_end as boolean) as is_month_end,
-        cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version
+        cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version,
+        cast({{ dbt.last_day('memberships.as_of_date', 'month') }} as date) as partition_month_end,
+        cast({{ kequn.history_landed_batch_id() }} as integer) as _batch_id
     from memberships
     inner join as_of_dates
         on memberships.as_of_date = as_of_dates.as_of_date
