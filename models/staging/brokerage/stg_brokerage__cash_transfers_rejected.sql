@@ -26,9 +26,8 @@ final as (
     from base
     where
         _reject_reason is not null
-        {% if is_incremental() -%}
-            and _batch_id > {{ watermark }}
-        {%- endif %}
+        -- landing batches start at 1; the watermark is 0 outside incremental runs
+        and _batch_id > {{ watermark }}
 
 )
 
