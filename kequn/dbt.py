@@ -49,5 +49,7 @@ def run_dbt(args: Sequence[str], *, target_path: Path | None = None):
             if status.lower() in {"error", "fail", "runtimeerror"}:
                 failed.append(f"{r.node.unique_id}: {r.message}")
         detail = "\n  ".join(failed[:20]) if failed else str(result.exception or "")
+        if not detail:
+            detail = "no node reported an error; see dbt.log in the build's logs folder"
         raise DbtError(f"dbt {args[0]} failed:\n  {detail}")
     return result
