@@ -129,3 +129,19 @@
     {%- endset -%}
     {{ return(kequn.partition_dates(query)) }}
 {%- endmacro %}
+
+{#- The partitions a nightly run rebuilds for a staging model read straight from landing:
+    the distinct dates in `date_column` of the landed rows of `table` in batches above the
+    model's greatest _batch_id, as 'YYYY-MM-DD' strings. Empty outside incremental runs. -#}
+{% macro landed_partition_dates(table, date_column) -%}
+    {%- set landed = source('brokerage', table) -%}
+    {%- if not is_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set query -%}
+        select distinct {{ parse_date(date_column) }} as partition_date
+        from {{ landed }}
+        where _batch_id > {{ kequn.landed_batch_watermark() }}
+    {%- endset -%}
+    {{ return(kequn.partition_dates(query) | map('first') | list) }}
+{%- endmacro %}

@@ -3,15 +3,7 @@
     dates that have a row in the landing batches above the table's greatest _batch_id and
     rebuilds each of them from all landed rows of that date, so the later-file-wins dedupe
     and _superseded_rows are the same as in a full build. -#}
-{%- set landed = source('brokerage', 'app_events') %}
-{%- if is_incremental() %}
-    {%- set new_dates_query -%}
-        select distinct {{ parse_date('event_date') }} as event_date
-        from {{ landed }}
-        where _batch_id > {{ kequn.landed_batch_watermark() }}
-    {%- endset -%}
-    {%- set affected_dates = kequn.partition_dates(new_dates_query) | map('first') | list %}
-{%- endif %}
+{%- set affected_dates = kequn.landed_partition_dates('app_events', 'event_date') %}
 
 with
 

@@ -3,15 +3,7 @@
     dates that have a row in the landing batches above the table's greatest _batch_id and
     rebuilds each of them from all landed rows of that date, so the later-file-wins dedupe
     and _superseded_rows are the same as in a full build. -#}
-{%- set landed = source('brokerage', 'holdings') %}
-{%- if is_incremental() %}
-    {%- set new_dates_query -%}
-        select distinct {{ parse_date('snapshot_date') }} as snapshot_date
-        from {{ landed }}
-        where _batch_id > {{ kequn.landed_batch_watermark() }}
-    {%- endset -%}
-    {%- set affected_dates = kequn.partition_dates(new_dates_query) | map('first') | list %}
-{%- endif %}
+{%- set affected_dates = kequn.landed_partition_dates('holdings', 'snapshot_date') %}
 
 with
 
