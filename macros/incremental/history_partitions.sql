@@ -40,17 +40,21 @@
 {%- endmacro %}
 
 {#- The first day of the earliest month to restate, as 'YYYY-MM-DD' (none when the model
-    is built from scratch). Run at execution, so the filter reaches the scan as a literal. -#}
-{% macro history_restate_from() -%}
-    {%- if not (execute and is_incremental()) -%}
-        {{ return(none) }}
+    is built from scratch). Run at execution, so the filter reaches the scan as a literal.
+    `history`: the history mart's relation (default `this`, for the mart itself). -#}
+{% macro history_restate_from(history=none) -%}
+    {%- if history is none -%}
+        {%- if not (execute and is_incremental()) -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {%- set history = this -%}
     {%- endif -%}
-    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- set columns = adapter.get_columns_in_relation(history) | map(attribute='name') | list -%}
     {%- if 'partition_month_end' not in columns or '_batch_id' not in columns -%}
         {{ exceptions.raise_compiler_error(
-            this ~ " was built before it became incremental by partition_month_end: rebuild "
+            history ~ " was built before it became incremental by partition_month_end: rebuild "
             ~ "it once from scratch (kequn build --full-refresh, or dbt build --full-refresh -s "
-            ~ this.identifier ~ ")") }}
+            ~ history.identifier ~ ")") }}
     {%- endif -%}
     {%- set query -%}
         with
@@ -60,7 +64,7 @@
             select
                 coalesce(max(_batch_id), 0) as batch_id,
                 max(partition_month_end) as last_partition_month_end
-            from {{ this }}
+            from {{ history }}
 
         ),
 
@@ -92,4 +96,33 @@
         {{ return('1900-01-01') }}
     {%- endif -%}
     {{ return(first_date.strftime('%Y-%m-01')) }}
+{%- endmacro %}
+
+{#- The history marts read from the intermediate layer. -#}
+{% macro history_marts() -%}
+    {{ return(['client_features_monthly', 'client_group_membership_history']) }}
+{%- endmacro %}
+
+{#- The first as-of date the intermediate layer computes client state for in this run, as
+    'YYYY-MM-DD', or none for every date. A full build computes every month end; a nightly
+    run only the months the history marts restate (the earliest of their
+    history_restate_from) and the current as-of date, which is never earlier: the months
+    before are kept in the history marts as computed, and nothing else reads them from the
+    intermediate layer. Read by int_as_of_dates_spined (column is_computed), looked up by
+    name: a ref would make the spine depend on the marts that depend on it. -#}
+{% macro as_of_compute_from() -%}
+    {%- if not execute or flags.FULL_REFRESH -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set starts = [] -%}
+    {%- for name in kequn.history_marts() -%}
+        {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
+        {%- set history = adapter.get_relation(
+            database=node.database, schema=node.schema, identifier=node.alias) if node else none -%}
+        {%- if history is none or (node.config.get('full_refresh') is true) -%}
+            {{ return(none) }}
+        {%- endif -%}
+        {%- do starts.append(kequn.history_restate_from(history)) -%}
+    {%- endfor -%}
+    {{ return(starts | min) }}
 {%- endmacro %}

@@ -44,7 +44,7 @@
 {#- Run a query returning one date column (at execution only) and give its distinct
     non-null values as 'YYYY-MM-DD' strings, with the second column (a boolean, when the
     query has one) as a flag: [(date, flag), ...]. Literal partition lists let the filter
-    on the landed Parquet be applied right at the scan, before the typing and checks. -#}
+    on a stored table be applied right at the scan (zone maps skip the other dates). -#}
 {% macro partition_dates(query) -%}
     {%- if not execute -%}
         {{ return([]) }}
@@ -130,17 +130,17 @@
     {{ return(kequn.partition_dates(query)) }}
 {%- endmacro %}
 
-{#- The partitions a nightly run rebuilds for a staging model read straight from landing:
-    the distinct dates in `date_column` of the landed rows of `table` in batches above the
-    model's greatest _batch_id, as 'YYYY-MM-DD' strings. Empty outside incremental runs. -#}
-{% macro landed_partition_dates(table, date_column) -%}
-    {%- set landed = source('brokerage', table) -%}
+{#- The partitions a nightly run rebuilds for a staging model: the distinct values of its
+    typed partition column in the base model's rows of batches above the model's greatest
+    _batch_id, as 'YYYY-MM-DD' strings (rows whose date does not parse are rejects and
+    give none). Empty outside incremental runs. -#}
+{% macro landed_partition_dates(base_model, date_column) -%}
     {%- if not is_incremental() -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set query -%}
-        select distinct {{ parse_date(date_column) }} as partition_date
-        from {{ landed }}
+        select distinct {{ date_column }} as partition_date
+        from {{ ref(base_model) }}
         where _batch_id > {{ kequn.landed_batch_watermark() }}
     {%- endset -%}
     {{ return(kequn.partition_dates(query) | map('first') | list) }}

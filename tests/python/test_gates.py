@@ -143,6 +143,29 @@ def test_pii_scan_finds_resident_ids_mobiles_and_pii_columns(tmp_path: Path) -> 
     assert "client_segments" in (gate.error or "")
 
 
+def test_nightly_pii_scan_reads_new_batches_of_lineage_tables_and_all_of_the_rest(
+        tmp_path: Path) -> None:
+    """since_batch: a table with _batch_id is scanned from that batch on, any other whole."""
+    db = _fake_warehouse(tmp_path / "w.duckdb", pii=False)
+    con = duckdb.connect(str(db))
+    con.execute("create table staging.events as select * from (values "
+                "('13812345678', 1), ('13912345678', 3)) as t (memo, _batch_id)")
+    con.execute("create table marts.flat as select '13712345678' as memo")
+    con.close()
+
+    def hits(since: int | None) -> set[tuple[str, str]]:
+        gate = gates.run_marts_gate(db, tmp_path / f"w{since}", gates.load_thresholds(),
+                                    {"trades": 10}, since_batch=since)
+        return {(h["table_name"], h["sample_value"]) for f in gate.findings
+                if f.asset == "pii_value_hits" for h in f.sample}
+
+    assert hits(None) == {("events", "138******78"), ("flat", "137******78")}
+    # batch 1 was published (and scanned) before; batch 3's row and the table without
+    # lineage are scanned again
+    assert hits(2) == {("events", "139******78"), ("flat", "137******78")}
+    assert hits(4) == {("flat", "137******78")}
+
+
 def test_pii_scan_is_quiet_on_clean_data(tmp_path: Path) -> None:
     db = _fake_warehouse(tmp_path / "clean.duckdb", pii=False)
     gate = gates.run_marts_gate(db, tmp_path / "work", gates.load_thresholds(), {"trades": 10})
@@ -259,3 +282,46 @@ def test_a_second_concurrent_build_is_refused(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "another build" in proc.stderr
     assert not db.exists() and not (tmp_path / "builds").exists()
+
+
+def test_nightly_raw_gate_checks_the_new_batch_on_its_own(extract: Path, tmp_path: Path) -> None:
+    """A nightly build gates only the batch it landed: a day whose every trade_time is
+    unparseable fails, though it is a small share of all landed rows (which pass), and the
+    row bounds on all landed rows are shifted onto the batch."""
+    landing = tmp_path / "landing"
+    first = land(extract, landing, progress=False)
+    header = (extract / "trades" / "trades_2025-11-27.csv").read_text().splitlines()[0]
+    rows = [f"T9{i:02d},A001,600519.SH,29/11/2025 10:00,B,1,1600,1600,0,app,filled,"
+            "2025-11-29 10:00:00" for i in range(3)]
+    (extract / "trades" / "trades_2025-11-29.csv").write_text("\n".join([header, *rows]) + "\n")
+    second = land(extract, landing, progress=False)
+    assert second.batch_id == first.batch_id + 1 and second.rows_new == 3
+    before = {n: t.rows_total - t.rows_new for n, t in second.tables.items()}
+    thresholds = gates.load_thresholds({})
+
+    every_row = gates.run_raw_gate(landing, tmp_path / "all", thresholds)
+    assert every_row.success, "\n".join(every_row.lines())
+
+    nightly = gates.run_raw_gate(landing, tmp_path / "new", thresholds,
+                                 new_batch=second.batch_id, rows_before=before)
+    assert not nightly.success
+    found = {(f.asset, f.column) for f in nightly.findings}
+    assert ("trades", "trade_time") in found, "\n".join(nightly.lines())
+    assert "29/11/2025 10:00" in "\n".join(nightly.lines())
+    # tables without a new file pass: their (empty) batch is within the shifted bounds
+    assert {f.asset for f in nightly.findings} == {"trades"}, "\n".join(nightly.lines())
+
+    # a bound on all landed trades rows: 1 row over it fails the batch, at it passes
+    total = second.tables["trades"].rows_total
+    for limit, ok in ((total - 1, False), (total, True)):
+        capped = {**thresholds, "row_bounds": {"default": {"min": 1, "max": None},
+                                               "trades": {"min": 1, "max": limit}}}
+        clean_new = gates.run_raw_gate(landing, tmp_path / f"cap{limit}", capped,
+                                       new_batch=first.batch_id, rows_before={})
+        assert clean_new.success, "\n".join(clean_new.lines())
+        shifted = gates.run_raw_gate(landing, tmp_path / f"shift{limit}", capped,
+                                     new_batch=second.batch_id, rows_before=before)
+        row_count_failed = any(f.asset == "trades"
+                               and f.expectation == "expect_table_row_count_to_be_between"
+                               for f in shifted.findings)
+        assert row_count_failed != ok, "\n".join(shifted.lines())

@@ -184,6 +184,39 @@ def test_history_marts_restated_from_the_corrected_month(con, warehouses):
         assert str(restated) == "2025-10-31" and str(kept) < "2025-10-31", model
 
 
+def test_nightly_typed_only_the_new_batch_and_computed_only_the_restated_months(
+        con, warehouses):
+    """Each base model typed only batch 2's raw rows (appended to batch 1's), and the
+    intermediate layer computed client state only from October (the restated months) on."""
+    results = {r["unique_id"].rsplit(".", 1)[-1]: r
+               for r in _latest_run_results(warehouses["nightly"])["results"]}
+    base = [m for m in results if m.startswith("base_brokerage__")]
+    assert len(base) == 9, base
+    manifest = json.loads((warehouses["nightly"].parent / "landing" / "_manifest.json")
+                          .read_text(encoding="utf-8"))
+    delivered = {f.split("/")[0] for f, v in manifest["files"].items() if v["batch_id"] == 2}
+    assert {"trades", "holdings", "balances", "app_events"} <= delivered, delivered
+    for model in base:
+        assert re.search(r"where _batch_id > 1\b", results[model]["compiled_code"]), model
+        table = model.removeprefix("base_brokerage__")
+        assert con.execute(f"select min(_batch_id), max(_batch_id) from nightly.staging.{model}"
+                           ).fetchone() == (1, 2 if table in delivered else 1), model
+    assert "as_of_date >= cast('2025-10-01' as date)" in (
+        results["int_as_of_dates_spined"]["compiled_code"])
+    computed = con.execute(
+        "select min(as_of_date) filter (where is_computed), min(as_of_date) "
+        "from nightly.intermediate.int_as_of_dates_spined").fetchone()
+    assert str(computed[0]) == "2025-10-31" and str(computed[1]) < "2025-10-31", computed
+    first = con.execute(
+        "select min(as_of_date) from nightly.intermediate.int_client_measures_joined"
+    ).fetchone()[0]
+    assert str(first) == "2025-10-31"
+    full_first = con.execute(
+        "select min(as_of_date) from full_refresh.intermediate.int_client_measures_joined"
+    ).fetchone()[0]
+    assert str(full_first) < "2025-10-31"
+
+
 @pytest.mark.parametrize("schema", ["staging", "marts"])
 def test_nightly_equals_full_refresh(con, schema):
     """Every staging and marts table: same columns, same rows (as multisets)."""

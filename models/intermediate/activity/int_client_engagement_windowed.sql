@@ -19,6 +19,7 @@ measure_lists as (
 as_of_dates as (
 
     select as_of_date from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

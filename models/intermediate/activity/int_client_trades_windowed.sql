@@ -15,6 +15,7 @@ trade_days as (
 as_of_dates as (
 
     select as_of_date from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

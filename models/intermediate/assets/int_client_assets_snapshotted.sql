@@ -32,6 +32,7 @@ closed_statuses as (
 as_of_dates as (
 
     select * from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

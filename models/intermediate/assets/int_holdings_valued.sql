@@ -31,6 +31,7 @@ fx_rates as (
 as_of_dates as (
 
     select * from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

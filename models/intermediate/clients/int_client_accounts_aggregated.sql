@@ -12,6 +12,7 @@ accounts as (
 as_of_dates as (
 
     select as_of_date from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

@@ -12,6 +12,7 @@ clients as (
 as_of_dates as (
 
     select * from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

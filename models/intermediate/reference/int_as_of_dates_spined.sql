@@ -1,4 +1,12 @@
--- One row per as-of date the warehouse computes client state for: every month end from the
+{#- is_computed: whether this run computes client state for the date (every date in a full
+    build; in a nightly run the months the history marts restate and the current as-of
+    date: see kequn.as_of_compute_from). The intermediate models read only those dates. -#}
+-- depends_on: {{ ref('stg_brokerage__trades') }}, {{ ref('stg_brokerage__trades_rejected') }}
+-- depends_on: {{ ref('stg_brokerage__cash_transfers') }}, {{ ref('stg_brokerage__app_events') }}
+-- depends_on: {{ ref('stg_brokerage__fx_rates') }}, {{ ref('stg_brokerage__clients') }}
+-- depends_on: {{ ref('stg_brokerage__accounts') }}, {{ ref('stg_brokerage__products') }}
+{%- set compute_from = kequn.as_of_compute_from() %}
+-- One row per as-of date the warehouse knows client state for: every month end from the
 -- first snapshot month up to the current as-of date, plus the current as-of date itself
 -- (var as_of_date; null = the latest snapshot date). Each date carries the snapshot that
 -- describes it (latest on or before) and the snapshot ~90 days earlier.
@@ -123,7 +131,12 @@ sequenced as (
 
     select
         *,
-        lag(as_of_date) over (order by as_of_date) as previous_as_of_date
+        lag(as_of_date) over (order by as_of_date) as previous_as_of_date,
+        {% if compute_from -%}
+            is_current or as_of_date >= cast('{{ compute_from }}' as date)
+        {%- else -%}
+            true
+        {%- endif %} as is_computed
     from with_snapshots
 
 )

@@ -7,6 +7,7 @@ with
 as_of_dates as (
 
     select * from {{ ref('int_as_of_dates_spined') }}
+    where is_computed
 
 ),
 

@@ -3,14 +3,12 @@
     seen in the landing batches above the table's greatest _batch_id (the dates of all its
     versions, valid or rejected, so a late cancellation or correction reaches the date the
     transfer sits on), from all landed versions of every transfer having a version on those
-    dates; dedupe, cancellation and _superseded_rows are then those of a full build. The id
-    and date expressions below must stay those of base_brokerage__cash_transfers. -#}
-{%- set landed = source('brokerage', 'cash_transfers') %}
+    dates; dedupe, cancellation and _superseded_rows are then those of a full build. -#}
 {%- if is_incremental() %}
     {%- set partitions = kequn.versioned_partition_dates(
-        landed,
-        blank_to_null('transfer_id'),
-        'cast(' ~ parse_local_timestamp('transfer_time') ~ ' as date)',
+        ref('base_brokerage__cash_transfers'),
+        'transfer_id',
+        'cast(transferred_at as date)',
         kequn.landed_batch_watermark(),
     ) %}
     {%- set needed_dates = partitions | map('first') | list %}

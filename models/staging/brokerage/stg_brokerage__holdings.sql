@@ -3,7 +3,7 @@
     dates that have a row in the landing batches above the table's greatest _batch_id and
     rebuilds each of them from all landed rows of that date, so the later-file-wins dedupe
     and _superseded_rows are the same as in a full build. -#}
-{%- set affected_dates = kequn.landed_partition_dates('holdings', 'snapshot_date') %}
+{%- set affected_dates = kequn.landed_partition_dates('base_brokerage__holdings', 'snapshot_date') %}
 
 with
 

@@ -3,14 +3,12 @@
     seen in the landing batches above the table's greatest _batch_id (the dates of all its
     versions, valid or rejected, so a late cancellation or correction reaches the date the
     trade sits on), from all landed versions of every trade having a version on those
-    dates; dedupe, cancellation and _superseded_rows are then those of a full build. The id
-    and date expressions below must stay those of base_brokerage__trades. -#}
-{%- set landed = source('brokerage', 'trades') %}
+    dates; dedupe, cancellation and _superseded_rows are then those of a full build. -#}
 {%- if is_incremental() %}
     {%- set partitions = kequn.versioned_partition_dates(
-        landed,
-        blank_to_null('trade_id'),
-        'cast(' ~ parse_local_timestamp('trade_time') ~ ' as date)',
+        ref('base_brokerage__trades'),
+        'trade_id',
+        'cast(traded_at as date)',
         kequn.landed_batch_watermark(),
     ) %}
     {%- set needed_dates = partitions | map('first') | list %}

@@ -1,9 +1,17 @@
+{{ config(**kequn.partition_overwrite_config('_batch_id')) }}
+{#- Stored, incremental by landing batch: landed files never change, so a raw row is typed
+    and checked once, when its batch lands; a nightly run types only the new batches. The
+    staging model and its _rejected twin both read this table. -#}
 -- Every raw fx_rates row, typed, with the first rule it breaks (null when it passes).
 with
 
 source as (
 
     select * from {{ source('brokerage', 'fx_rates') }}
+    {% if is_incremental() -%}
+        -- only the batches landed since this table was last built
+        where _batch_id > {{ kequn.landed_batch_watermark() }}
+    {%- endif %}
 
 ),
 
