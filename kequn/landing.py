@@ -197,11 +197,19 @@ def land(
             cols = ", ".join(
                 f'cast("{actual[c]}" as varchar) as {c}' for c in columns
             )
+            # Parquet numbers its rows itself, in parallel; a CSV scan in file order (the
+            # window is single-threaded and blocking, but delivered CSVs are the daily files)
+            if kind == "parquet":
+                row_in_file = "file_row_number + 1"
+                reader = f"read_parquet({_sql_str(path)}, file_row_number = true)"
+            else:
+                row_in_file = "row_number() over ()"
+                reader = _reader(path, kind)
             selects.append(
                 f"select {cols}, {_sql_str(rel)} as _source_file, "
-                "row_number() over () as _row_in_file, "
+                f"{row_in_file} as _row_in_file, "
                 f"{batch_id} as _batch_id, {_sql_str(landed_at)} as _landed_at "
-                f"from {_reader(path, kind)}"
+                f"from {reader}"
             )
         target = out_dir / f"batch_{batch_id:05d}.parquet"
         tmp = out_dir / f".batch_{batch_id:05d}.parquet.tmp"
