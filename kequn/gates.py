@@ -632,8 +632,8 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
     stmts.append("insert into landed_counts values " + ", ".join(rows))
     mem.run(*stmts)
     scan = _pii_scan_sql(mem, since_batch) if db is not None else _pii_scan_sql_empty()
-    # a table, not a view: GX queries the asset more than once, and the scan reads every
-    # varchar value of the warehouse
+    # a table, not a view: the scan reads every varchar value of the warehouse, so it runs
+    # once, however GX queries the asset
     mem.run(f"create or replace table pii_value_hits as {scan}")
     return missing
 
