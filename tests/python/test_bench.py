@@ -155,3 +155,18 @@ def test_dbt_summary_orders_models(tmp_path):
     assert summary["by_resource_type"]["model"] == {"count": 2, "seconds": 2.5}
     assert summary["by_resource_type"]["test"]["count"] == 1
     assert dbt_summary(tmp_path / "missing.json") is None
+
+
+def test_duckdb_memory_and_spill_settings_are_set_once_at_connect() -> None:
+    """dbt-duckdb re-runs the profile's `settings` as SET on every cursor, and DuckDB refuses
+    a SET temp_directory once a query has spilled (the first scale-10 build failed so):
+    the memory limit and temp directory belong to `config_options`, applied at connect."""
+    import yaml
+
+    from kequn import PROJECT_DIR
+
+    profile = yaml.safe_load((PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8"))
+    duckdb_target = profile["kequn"]["outputs"]["duckdb"]
+    per_cursor = set(duckdb_target.get("settings") or {})
+    assert not per_cursor & {"temp_directory", "memory_limit"}, per_cursor
+    assert {"temp_directory", "memory_limit"} <= set(duckdb_target["config_options"])
