@@ -5,3 +5,7 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# DuckDB buffer pool of every DuckDB the pipeline opens (dbt's, the gates', the bench's
+# limit step) unless KEQUN_MEMORY_LIMIT says otherwise; profiles.yml repeats it for dbt.
+DEFAULT_MEMORY_LIMIT = "6GB"

@@ -37,12 +37,11 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from kequn import PROJECT_DIR
+from kequn import DEFAULT_MEMORY_LIMIT, PROJECT_DIR
 
 SAMPLE_SECONDS = 0.2
 HEARTBEAT_SECONDS = 30.0
 GIB = 1024**3
-DEFAULT_MEMORY_LIMIT = "6GB"
 CLIENTS_PER_SCALE = 100_000
 
 # Targets from issue 5, stated for scale 10 (1,000,000 clients).

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from kequn import PROJECT_DIR
+from kequn import DEFAULT_MEMORY_LIMIT, PROJECT_DIR
 from kequn.contract import LINEAGE_COLUMNS, raw_tables
 
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
@@ -490,8 +490,8 @@ class MemoryDb:
         self.conn = self.engine.connect()
         # DuckDB's default is 80 % of RAM; the gates get the build's own budget (the PII
         # scan of a full build reads every varchar value of the warehouse)
-        settings = {"memory_limit": os.environ.get("KEQUN_MEMORY_LIMIT", "6GB"), "threads": "2",
-                    "preserve_insertion_order": "false"}
+        settings = {"memory_limit": os.environ.get("KEQUN_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+                    "threads": "2", "preserve_insertion_order": "false"}
         if os.environ.get("KEQUN_TEMP_DIR"):
             settings["temp_directory"] = os.environ["KEQUN_TEMP_DIR"]
         self.run(*(f"set {k} = {_sql_str(v)}" for k, v in settings.items()))

@@ -1,10 +1,11 @@
 {#- is_computed: whether this run computes client state for the date (every date in a full
     build; in a nightly run the months the history marts restate and the current as-of
     date: see kequn.as_of_compute_from). The intermediate models read only those dates. -#}
--- depends_on: {{ ref('stg_brokerage__trades') }}, {{ ref('stg_brokerage__trades_rejected') }}
--- depends_on: {{ ref('stg_brokerage__cash_transfers') }}, {{ ref('stg_brokerage__app_events') }}
--- depends_on: {{ ref('stg_brokerage__fx_rates') }}, {{ ref('stg_brokerage__clients') }}
--- depends_on: {{ ref('stg_brokerage__accounts') }}, {{ ref('stg_brokerage__products') }}
+{#- as_of_compute_from reads the history marts' inputs: depend on each of them -#}
+{%- for input in kequn.history_changed_inputs() %}
+-- depends_on: {{ ref(input.model) }}
+{%- endfor %}
+-- depends_on: {{ ref('stg_brokerage__trades_rejected') }}
 {%- set compute_from = kequn.as_of_compute_from() %}
 -- One row per as-of date the warehouse knows client state for: every month end from the
 -- first snapshot month up to the current as-of date, plus the current as-of date itself
