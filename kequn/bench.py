@@ -38,6 +38,7 @@ from importlib import metadata
 from pathlib import Path
 
 from kequn import DEFAULT_MEMORY_LIMIT, PROJECT_DIR
+from kequn.state import state_dir
 
 SAMPLE_SECONDS = 0.2
 HEARTBEAT_SECONDS = 30.0
@@ -476,16 +477,22 @@ def dbt_summary(run_results: Path, top: int = 10) -> dict | None:
     }
 
 
+def _state(work: Path) -> Path:
+    """The state folder of the bench's warehouse, `<work>/kequn.duckdb`."""
+    return state_dir(work / "kequn.duckdb")
+
+
 def _build_dirs(work: Path) -> set[Path]:
-    builds = work / "builds"
+    builds = _state(work) / "builds"
     return {d for d in builds.iterdir() if d.is_dir()} if builds.is_dir() else set()
 
 
 def collect_build(work: Path, before: set[Path], step: str) -> tuple[dict | None, dict]:
     """After a `kequn build` step: its dbt timings and its own per-stage timings.
 
-    `kequn build` writes each build into `<work>/builds/<run_id>/` (dbt's artefacts in its
-    `target/`) and appends one line per build to `<work>/gate_history.jsonl`; a build
+    `kequn build` writes each build into `<work>/kequn.state/builds/<run_id>/` (dbt's
+    artefacts in its `target/`) and appends one line per build to the state folder's
+    `gate_history.jsonl`; a build
     without that layout leaves run_results.json in $DBT_TARGET_PATH (`<work>/target`).
     The run_results.json is copied to `<work>/run_results.<step>.json` and summarised.
     """
@@ -502,7 +509,8 @@ def collect_build(work: Path, before: set[Path], step: str) -> tuple[dict | None
     stages: dict = {}
     run_ids = {d.name for d in new}
     with contextlib.suppress(OSError):
-        for line in (work / "gate_history.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (_state(work) / "gate_history.jsonl").read_text(
+                encoding="utf-8").splitlines():
             try:
                 doc = json.loads(line)
             except ValueError:
@@ -678,8 +686,9 @@ def plot(result: dict, png: Path) -> None:
 
 def _clean_work(work: Path) -> None:
     """Remove what an earlier run left in the work folder; the extract stays."""
-    for name in ("kequn.duckdb", "kequn.duckdb.wal", "landing", "tmp", "target", "logs",
-                 "steps", "limit", "raw-nightly", "raw-nightly.truth", "builds",
+    # landing, builds and gate_history.jsonl: where warehouses kept them before kequn.state/
+    for name in ("kequn.duckdb", "kequn.duckdb.wal", "kequn.state", "landing", "tmp", "target",
+                 "logs", "steps", "limit", "raw-nightly", "raw-nightly.truth", "builds",
                  "gate_history.jsonl", "run_results.full.json", "run_results.nightly.json"):
         path = work / name
         if path.is_dir():
@@ -826,11 +835,11 @@ def run_bench(args: argparse.Namespace) -> int:
                                                for t in limit_tables.values())
         # Row counts: the limit step read every raw row; landing's manifest is the fallback.
         rows = ({t: v["rows"] for t, v in limit_tables.items()}
-                or _landing_rows(work / "landing").get("rows", {}))
+                or _landing_rows(_state(work) / "landing").get("rows", {}))
         for table, count in rows.items():
             raw_facts.setdefault("tables", {}).setdefault(table, {})["rows"] = count
         raw_facts["rows"] = sum(rows.values()) if rows else None
-        nightly_landing = (_landing_rows(work / "landing")
+        nightly_landing = (_landing_rows(_state(work) / "landing")
                            if steps.get("nightly", {}).get("status") == "ok" else {})
         full, limit, nightly = (steps.get(k, {}) for k in ("full", "limit", "nightly"))
         ratios = {
@@ -901,7 +910,7 @@ def run_bench(args: argparse.Namespace) -> int:
         if steps["full"]["status"] == "ok":
             db = work / "kequn.duckdb"
             sizes["duckdb_after_full_bytes"] = _dir_bytes(db)
-            sizes["landing_after_full_bytes"] = _dir_bytes(work / "landing")
+            sizes["landing_after_full_bytes"] = _dir_bytes(_state(work) / "landing")
             # The nightly delivery lands on a snapshot of the extract, so the extract itself
             # stays as generated and can be reused.
             nightly_raw = work / "raw-nightly"

@@ -1,9 +1,10 @@
 """`kequn build`: land → raw gate → dbt build → marts gate → publish (write–audit–publish).
 
-Every step writes into `<db dir>/builds/<run_id>/`; the warehouse at `--db` is replaced
-(one `os.replace`) only when every gate passed. On any failure the published warehouse is
-untouched and the failed build's database, dbt artefacts, GX results and report stay in
-the build folder, printed at the end. See kequn/publish.py for the layout.
+Every step writes into the warehouse's own state folder (`<db dir>/<db stem>.state/builds/
+<run_id>/`); the warehouse at `--db` is replaced (one `os.replace`) only when every gate
+passed. On any failure the published warehouse is untouched and the failed build's
+database, dbt artefacts, GX results and report stay in the build folder, printed at the
+end. See kequn/publish.py for the layout.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 
 from kequn import gates, publish, report
 from kequn.dbt import DbtError, dbt_env, run_dbt
-from kequn.landing import LandingError, land
+from kequn.landing import LandingError, RawDirError, check_extract, land
+from kequn.state import state_dir
 
 EXIT_CONTRACT = 2     # the extract breaks the contract (landing or raw gate)
+EXIT_USAGE = 2        # an argument is wrong (a --raw-dir that does not exist); nothing written
 EXIT_FAILED = 1       # dbt, the marts gate or publishing failed
 
 
@@ -107,7 +110,9 @@ def _lock(db: Path):
     """One build at a time per warehouse (released by the OS if the process dies)."""
     import fcntl
 
-    fh = open(db.with_name(db.name + ".build.lock"), "a+")  # noqa: SIM115 - held for the build
+    state = state_dir(db)
+    state.mkdir(parents=True, exist_ok=True)
+    fh = open(state / "build.lock", "a+")  # noqa: SIM115 - held for the build
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -118,6 +123,16 @@ def _lock(db: Path):
 
 def run_build(args: argparse.Namespace) -> int:
     db: Path = args.db.resolve()
+    # Checked before anything is written: a command that never starts a build leaves nothing.
+    try:
+        check_extract(args.raw_dir)
+    except RawDirError as exc:
+        print(f"kequn build: {exc}. No build started; nothing written.", file=sys.stderr)
+        return EXIT_USAGE
+    except LandingError as exc:
+        print(f"kequn build: the extract breaks the contract: {exc}. No build started; "
+              "nothing written.", file=sys.stderr)
+        return EXIT_CONTRACT
     db.parent.mkdir(parents=True, exist_ok=True)
     lock = _lock(db)
     if lock is None:
@@ -134,6 +149,15 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     run_id = publish.new_run_id()
     p = publish.paths_for(db, run_id)
     full_refresh = bool(args.full_refresh)
+    # A warehouse whose state folder has no landing manifest (built before the state folder
+    # existed, or the folder was removed) cannot be updated incrementally: rebuild it all.
+    rebuild_all = (not full_refresh and db.exists()
+                   and not (p.published_landing / publish.MANIFEST).exists())
+    if rebuild_all:
+        print(f"kequn build: {p.published_landing / publish.MANIFEST} is missing, so what "
+              f"{db.name} was built from is unknown; rebuilding from every file "
+              "(--full-refresh)", flush=True)
+        full_refresh = True
     overrides = {"max_reject_rate": getattr(args, "max_reject_rate", None)}
     run: dict[str, Any] = {
         "run_id": run_id, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -169,6 +193,9 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
                                  "extra_columns": sorted({c for cs in tl.extra_columns.values()
                                                           for c in cs})}
                           for name, tl in landing.tables.items()}
+        run["not_read"] = [{"file": f, "reason": r} for f, r in landing.not_read()]
+        run["encodings"] = [{"file": f, "encoding": e} for tl in landing.tables.values()
+                            for f, e in sorted(tl.encodings.items())]
         step("land", time.perf_counter() - t, "ok", f"{landing.rows_new:,} new rows")
 
         thresholds = gates.load_thresholds(overrides)
@@ -284,7 +311,7 @@ def _dbt_summary(d: dict[str, Any]) -> str:
 def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
             args: argparse.Namespace) -> int:
     run["exit_code"] = exit_code
-    history = p.home / "gate_history.jsonl"
+    history = p.history
     try:
         report.append_history(history, run)
         report.write_report(p.report, run, report.read_history(history))
@@ -296,7 +323,7 @@ def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
                              failed_step=run.get("failed_step"))
     timings = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in run["steps"])
     if run["status"] == "published":
-        removed = publish.cleanup(p.home, keep_published=getattr(args, "keep_builds", 3))
+        removed = publish.cleanup(p.state, keep_published=getattr(args, "keep_builds", 3))
         print(f"published {p.published_db} in {run['seconds']:.1f}s ({timings})")
         print(f"report: {p.report}")
         if removed:
@@ -307,6 +334,6 @@ def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
     print(f"published warehouse {p.published_db}: {state}", file=sys.stderr)
     print(f"failed build kept for inspection: {p.build_dir}", file=sys.stderr)
     print(f"report: {p.report}", file=sys.stderr)
-    publish.cleanup(p.home, keep_published=getattr(args, "keep_builds", 3))
+    publish.cleanup(p.state, keep_published=getattr(args, "keep_builds", 3))
     return exit_code or EXIT_FAILED
 

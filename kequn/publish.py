@@ -1,15 +1,20 @@
 """Write–audit–publish: every build writes into its own folder; publishing is one rename.
 
-Layout beside the published warehouse (`--db`, e.g. warehouse/kequn.duckdb):
+Layout of a warehouse (`--db`, e.g. warehouse/kequn.duckdb). Everything it keeps besides
+the published file lives in its own state folder (`kequn.state.state_dir`), so two
+warehouses in one folder never share landing, builds or history:
 
     warehouse/
       kequn.duckdb              what BI tools read; only ever replaced by os.replace
-      landing/                  landed Parquet of every published build (append-only)
-      builds/<run_id>/          one folder per build: kequn.duckdb (until published),
+      kequn.state/
+        landing/                landed Parquet of every published build (append-only) and
+                                _manifest.json: every file read (size, fingerprint, rows, batch)
+        builds/<run_id>/        one folder per build: kequn.duckdb (until published),
                                 landing/ (hard links + new batches), target/ (dbt
                                 artefacts), gx_context/ (GX results, Data Docs),
                                 report.html, status.json
-      gate_history.jsonl        one line per build: gates, timings, outcome
+        gate_history.jsonl      one line per build: gates, timings, outcome
+        build.lock              held by the running build (one build per warehouse)
 
 A build never opens the published file for writing: it starts from a *copy* (so incremental
 models keep their history) and its own hard-linked copy of the landing folder. Killing the
@@ -30,6 +35,8 @@ from pathlib import Path
 
 import duckdb
 
+from kequn.state import state_dir
+
 STATUS_FILE = "status.json"
 MANIFEST = "_manifest.json"
 
@@ -42,6 +49,7 @@ class PublishError(RuntimeError):
 class BuildPaths:
     run_id: str
     home: Path            # folder of the published warehouse
+    state: Path           # the warehouse's own state folder (kequn.state.state_dir)
     published_db: Path
     published_landing: Path
     build_dir: Path
@@ -49,6 +57,8 @@ class BuildPaths:
     build_landing: Path
     target: Path
     report: Path
+    history: Path         # gate_history.jsonl
+    lock: Path            # build.lock
 
 
 def new_run_id() -> str:
@@ -56,12 +66,15 @@ def new_run_id() -> str:
 
 
 def paths_for(db: Path, run_id: str) -> BuildPaths:
-    home = db.parent
-    build_dir = home / "builds" / run_id
+    db = db.resolve()
+    state = state_dir(db)
+    build_dir = state / "builds" / run_id
     return BuildPaths(
-        run_id=run_id, home=home, published_db=db, published_landing=home / "landing",
+        run_id=run_id, home=db.parent, state=state, published_db=db,
+        published_landing=state / "landing",
         build_dir=build_dir, build_db=build_dir / db.name, build_landing=build_dir / "landing",
         target=build_dir / "target", report=build_dir / "report.html",
+        history=state / "gate_history.jsonl", lock=state / "build.lock",
     )
 
 
@@ -122,9 +135,9 @@ def _fsync_dir(path: Path) -> None:
 
 def _publish_landing(p: BuildPaths, *, full_refresh: bool) -> None:
     if full_refresh or not p.published_landing.is_dir():
-        staged = p.home / f".landing-{p.run_id}"
+        staged = p.state / f".landing-{p.run_id}"
         _link_tree(p.build_landing, staged)
-        old = p.home / f".landing-old-{p.run_id}"
+        old = p.state / f".landing-old-{p.run_id}"
         if p.published_landing.exists():
             os.rename(p.published_landing, old)
         os.rename(staged, p.published_landing)
@@ -171,12 +184,14 @@ def publish(p: BuildPaths, *, full_refresh: bool) -> float:
     _publish_landing(p, full_refresh=full_refresh)
     os.replace(p.build_db, p.published_db)
     _fsync_dir(p.home)
+    _fsync_dir(p.state)
     return time.perf_counter() - start
 
 
-def cleanup(home: Path, *, keep_published: int = 3, keep_failed: int = 10) -> list[Path]:
-    """Delete old build folders: keep the newest published and failed ones. Returns removed."""
-    builds = home / "builds"
+def cleanup(state: Path, *, keep_published: int = 3, keep_failed: int = 10) -> list[Path]:
+    """Delete old build folders under `<state>/builds`: keep the newest published and failed
+    ones (`state` is the warehouse's state folder). Returns those removed."""
+    builds = state / "builds"
     if not builds.is_dir():
         return []
     by_state: dict[str, list[Path]] = {"published": [], "failed": []}

@@ -3,7 +3,8 @@
 The report needs no network: styles are inline and there is no JavaScript. It shows the
 outcome, step timings, every gate expectation (failures first, with offending values),
 dbt test results from run_results.json, the reconciliation table, reject counts and the
-history of earlier builds (`<db dir>/gate_history.jsonl`, one JSON object per build).
+history of earlier builds (`gate_history.jsonl` in the warehouse's state folder, one JSON
+object per build).
 
 GX Data Docs pull Bootstrap/jQuery from CDNs; `offline_data_docs` rewrites each page to
 drop those tags and inline a small stylesheet, so the pages stay readable offline.
@@ -205,6 +206,12 @@ def write_report(path: Path, run: dict[str, Any], history: list[dict]) -> Path:
         parts.append("<h2>Landing</h2>" + _table(
             lrows, ["table", "files", "new_files", "rows", "new_rows", "extra_columns"],
             numeric={"files", "new_files", "rows", "new_rows"}))
+    if run.get("encodings"):
+        parts.append("<h3>Files read in an encoding other than UTF-8</h3>"
+                     + _table(run["encodings"], ["file", "encoding"]))
+    if run.get("not_read"):
+        parts.append(f"<h3>Files in the extract not read ({len(run['not_read'])})</h3>"
+                     + _table(run["not_read"], ["file", "reason"], bad=lambda r: True))
 
     # History
     if history:

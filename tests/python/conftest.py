@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from kequn import PROJECT_DIR
+from kequn.state import state_dir
 
 FIXTURES = PROJECT_DIR / "tests" / "fixtures"
 
@@ -43,3 +49,76 @@ def handwritten_build(tmp_path_factory) -> Path:
     kequn("build", "--raw-dir", str(FIXTURES / "handwritten_extract"), "--db", str(db),
           env=isolated_env(tmp))
     return db
+
+
+# --- a private copy of a published warehouse, and builds on it that must fail cleanly ------
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def copy_warehouse(db: Path, folder: Path) -> Path:
+    """Copy a published warehouse and its state folder (all but the build folders)."""
+    folder.mkdir()
+    dst = folder / db.name
+    shutil.copy2(db, dst)
+    shutil.copytree(state_dir(db), state_dir(dst), ignore=shutil.ignore_patterns("builds"))
+    return dst
+
+
+@pytest.fixture
+def home(handwritten_build: Path, tmp_path: Path) -> Path:
+    """A private copy of the published hand-written warehouse: DB and its state (landing,
+    history), so each test can build on it without disturbing the others."""
+    return copy_warehouse(handwritten_build, tmp_path / "wh")
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Path:
+    """A private copy of the hand-written extract (file times kept, as a delivery's are)."""
+    out = tmp_path / "raw"
+    shutil.copytree(FIXTURES / "handwritten_extract", out)
+    return out
+
+
+def build(raw_dir: Path, db: Path, *extra: str) -> subprocess.CompletedProcess:
+    return kequn("build", "--raw-dir", str(raw_dir), "--db", str(db), *extra,
+                 env=isolated_env(db.parent), check=False)
+
+
+def assert_failed_cleanly(proc: subprocess.CompletedProcess, db: Path, before: str,
+                          *needles: str, code: int | None = None) -> Path:
+    """The build failed with every needle in its output, kept its build folder (status
+    `failed`, a report) and left the published warehouse byte-for-byte as it was."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    if code is not None:
+        assert proc.returncode == code, out[-4000:]
+    for needle in needles:
+        assert needle in out, f"{needle!r} not in output:\n{out[-4000:]}"
+    assert sha256(db) == before, "the published warehouse changed"
+    assert "published warehouse" in proc.stderr and "unchanged" in proc.stderr
+    kept = [line.split(": ", 1)[1] for line in proc.stderr.splitlines()
+            if line.startswith("failed build kept for inspection: ")]
+    assert kept and Path(kept[0]).is_dir()
+    status = json.loads((Path(kept[0]) / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert (Path(kept[0]) / "report.html").exists()
+    with duckdb.connect(str(db), read_only=True) as con:   # still readable
+        assert con.execute("select count(*) from marts.client_segments").fetchone()[0] > 0
+    return Path(kept[0])
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]], *,
+              encoding: str = "utf-8") -> None:
+    with path.open("w", newline="", encoding=encoding) as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]

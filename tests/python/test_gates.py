@@ -18,6 +18,7 @@ import pytest
 
 from kequn import gates, publish, report
 from kequn.landing import land
+from kequn.state import state_dir
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handwritten_extract"
 
@@ -274,14 +275,15 @@ def test_a_second_concurrent_build_is_refused(tmp_path: Path) -> None:
     import sys
 
     db = tmp_path / "kequn.duckdb"
-    with open(tmp_path / "kequn.duckdb.build.lock", "a+") as held:
+    state_dir(db).mkdir()
+    with open(state_dir(db) / "build.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         proc = subprocess.run(
             [sys.executable, "-m", "kequn.cli", "build", "--raw-dir", str(FIXTURE),
              "--db", str(db)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "another build" in proc.stderr
-    assert not db.exists() and not (tmp_path / "builds").exists()
+    assert not db.exists() and not (state_dir(db) / "builds").exists()
 
 
 def test_nightly_raw_gate_checks_the_new_batch_on_its_own(extract: Path, tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ import duckdb
 import pytest
 from conftest import isolated_env, kequn
 
+from kequn.state import state_dir
+
 pytestmark = pytest.mark.slow
 
 SCALE = "0.002"
@@ -92,7 +94,7 @@ def _add_late_corrections(raw: Path) -> dict[str, str]:
 
 
 def _latest_run_results(db: Path) -> dict:
-    runs = sorted((db.parent / "builds").iterdir())
+    runs = sorted((state_dir(db) / "builds").iterdir())
     return json.loads((runs[-1] / "target" / "run_results.json").read_text(encoding="utf-8"))
 
 
@@ -145,7 +147,7 @@ def test_nightly_build_ran_incrementally(warehouses):
             assert re.search(r"and _batch_id > [01]\b", code), model
         else:
             assert "cast('2025-12-01' as date)" in code, model
-    manifest = json.loads((warehouses["nightly"].parent / "landing" / "_manifest.json")
+    manifest = json.loads((state_dir(warehouses["nightly"]) / "landing" / "_manifest.json")
                           .read_text(encoding="utf-8"))
     assert manifest["batches"] == 2
     new_files = sorted(k for k, v in manifest["files"].items() if v["batch_id"] == 2)
@@ -192,7 +194,7 @@ def test_nightly_typed_only_the_new_batch_and_computed_only_the_restated_months(
                for r in _latest_run_results(warehouses["nightly"])["results"]}
     base = [m for m in results if m.startswith("base_brokerage__")]
     assert len(base) == 9, base
-    manifest = json.loads((warehouses["nightly"].parent / "landing" / "_manifest.json")
+    manifest = json.loads((state_dir(warehouses["nightly"]) / "landing" / "_manifest.json")
                           .read_text(encoding="utf-8"))
     delivered = {f.split("/")[0] for f, v in manifest["files"].items() if v["batch_id"] == 2}
     assert {"trades", "holdings", "balances", "app_events"} <= delivered, delivered

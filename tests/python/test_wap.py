@@ -8,8 +8,6 @@ own copy of that warehouse folder so the cases cannot disturb each other.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import os
 import shutil
@@ -21,75 +19,19 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import FIXTURES, isolated_env, kequn
+from conftest import (
+    assert_failed_cleanly,
+    build,
+    isolated_env,
+    read_csv,
+    sha256,
+    write_csv,
+)
 
 from kequn import PROJECT_DIR
+from kequn.state import state_dir
 
 pytestmark = pytest.mark.slow
-EXTRACT = FIXTURES / "handwritten_extract"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def home(handwritten_build: Path, tmp_path: Path) -> Path:
-    """A private copy of the published warehouse folder (DB + landing + history)."""
-    src = handwritten_build.parent
-    dst = tmp_path / "wh"
-    dst.mkdir()
-    shutil.copy2(handwritten_build, dst / handwritten_build.name)
-    shutil.copytree(src / "landing", dst / "landing")
-    if (src / "gate_history.jsonl").exists():
-        shutil.copy2(src / "gate_history.jsonl", dst / "gate_history.jsonl")
-    return dst / handwritten_build.name
-
-
-@pytest.fixture
-def raw(tmp_path: Path) -> Path:
-    out = tmp_path / "raw"
-    shutil.copytree(EXTRACT, out)
-    return out
-
-
-def build(raw_dir: Path, db: Path, *extra: str) -> subprocess.CompletedProcess:
-    return kequn("build", "--raw-dir", str(raw_dir), "--db", str(db), *extra,
-                 env=isolated_env(db.parent), check=False)
-
-
-def assert_failed_cleanly(proc: subprocess.CompletedProcess, db: Path, before: str,
-                          *needles: str, code: int | None = None) -> Path:
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out[-4000:]
-    if code is not None:
-        assert proc.returncode == code, out[-4000:]
-    for needle in needles:
-        assert needle in out, f"{needle!r} not in output:\n{out[-4000:]}"
-    assert sha256(db) == before, "the published warehouse changed"
-    assert "published warehouse" in proc.stderr and "unchanged" in proc.stderr
-    kept = [line.split(": ", 1)[1] for line in proc.stderr.splitlines()
-            if line.startswith("failed build kept for inspection: ")]
-    assert kept and Path(kept[0]).is_dir()
-    status = json.loads((Path(kept[0]) / "status.json").read_text())
-    assert status["state"] == "failed"
-    assert (Path(kept[0]) / "report.html").exists()
-    with duckdb.connect(str(db), read_only=True) as con:   # still readable
-        assert con.execute("select count(*) from marts.client_segments").fetchone()[0] > 0
-    return Path(kept[0])
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-
-
-def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    return rows[0], rows[1:]
 
 
 def test_missing_required_column_stops_before_dbt(home: Path, raw: Path) -> None:
@@ -172,7 +114,7 @@ def test_file_redelivered_twice_is_counted_as_duplicates(home: Path, raw: Path) 
     assert loaded_a == loaded_b
     assert dup_a > dup_b
     assert (dup_a - dup_b) + (rej_a - rej_b) == n
-    history = (home.parent / "gate_history.jsonl").read_text().splitlines()
+    history = (state_dir(home) / "gate_history.jsonl").read_text().splitlines()
     assert json.loads(history[-1])["status"] == "published"
 
 
@@ -196,7 +138,7 @@ def test_most_trades_are_orphans_fails_marts_gate(home: Path, raw: Path) -> None
 
 def test_kill_during_dbt_build_leaves_published_warehouse(home: Path, raw: Path) -> None:
     before = sha256(home)
-    landing_manifest = (home.parent / "landing" / "_manifest.json").read_bytes()
+    landing_manifest = (state_dir(home) / "landing" / "_manifest.json").read_bytes()
     src = raw / "trades" / "trades_2025-11-27.csv"
     shutil.copy2(src, raw / "trades" / "trades_2025-11-27_resent.csv")
     env = {**os.environ, "DO_NOT_TRACK": "1", **isolated_env(home.parent)}
@@ -207,7 +149,7 @@ def test_kill_during_dbt_build_leaves_published_warehouse(home: Path, raw: Path)
         deadline = time.monotonic() + 300
         status_path = None
         while time.monotonic() < deadline and proc.poll() is None:
-            found = sorted((home.parent / "builds").glob("*/status.json"))
+            found = sorted((state_dir(home) / "builds").glob("*/status.json"))
             for f in found:
                 try:
                     doc = json.loads(f.read_text())
@@ -229,7 +171,7 @@ def test_kill_during_dbt_build_leaves_published_warehouse(home: Path, raw: Path)
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert sha256(home) == before
-    assert (home.parent / "landing" / "_manifest.json").read_bytes() == landing_manifest
+    assert (state_dir(home) / "landing" / "_manifest.json").read_bytes() == landing_manifest
     assert json.loads(status_path.read_text())["state"] == "running"   # left for inspection
     with duckdb.connect(str(home), read_only=True) as con:
         assert con.execute("select count(*) from marts.client_segments").fetchone()[0] > 0
