@@ -84,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_bench(args)
     if args.command == "land":
-        from kequn.landing import LandingError, land
+        from kequn.landing import LandingError, RawDirError, land
 
         try:
             print("\n".join(land(args.raw_dir, args.landing_dir).lines()))
+        except RawDirError as exc:
+            print(f"kequn land: {exc}", file=sys.stderr)
+            return 2
         except LandingError as exc:
             print(f"kequn land: the extract breaks the contract: {exc}", file=sys.stderr)
             return 2
