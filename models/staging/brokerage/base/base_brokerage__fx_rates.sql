@@ -35,9 +35,7 @@ typed as (
 
 ),
 
-{#- The reject rules, in order (the first a row breaks decides); then a row that passes
-    them all is still rejected when its file holds another such row with the same key
-    and different values (macros/staging/conflicting_rows_in_file.sql). -#}
+-- reject rules: the first a row breaks decides; then conflicts within its file
 {%- set reject_rules = [
     ['rate_date_raw is null', 'missing_key', 'rate_date'],
     ['currency_raw is null', 'missing_key', 'currency'],

@@ -55,9 +55,7 @@ typed as (
 
 ),
 
-{#- The reject rules, in order (the first a row breaks decides); then a row that passes
-    them all is still rejected when its file holds another such row with the same key
-    and different values (macros/staging/conflicting_rows_in_file.sql). -#}
+-- reject rules: the first a row breaks decides; then conflicts within its file
 {%- set reject_rules = [
     ['trade_id_raw is null', 'missing_key', 'trade_id'],
     ['status_raw is null', 'missing_value', 'status'],
