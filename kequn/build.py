@@ -246,6 +246,7 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         run["gates"]["marts"] = _gate_doc(marts)
         run["reconciliation"] = gates.read_reconciliation(p.build_db)
         run["rejects"] = _reject_counts(p.build_db)
+        run["conflicts"] = report.conflicting_rows(p.build_db)
         print("\n".join(marts.lines()), flush=True)
         step("marts gate", time.perf_counter() - t, "ok" if marts.success else "failed",
              f"{marts.evaluated} expectations")

@@ -122,6 +122,9 @@ RAW_SPEC: dict[str, dict[str, Any]] = {
 }
 
 DATE_FORMATS = "['%Y-%m-%d', '%Y%m%d', '%Y/%m/%d']"
+# staging's grouped_number_pattern (macros/parsing/safe_decimal.sql): 1,234,567.89; no
+# braces, since GX formats the query ({batch})
+GROUPED_NUMBER = "[+-]?[0-9][0-9]?[0-9]?(,[0-9][0-9][0-9])+([.][0-9]*)?"
 TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S%z', '%Y%m%d %H%M%S']"
 
 PUBLIC_MARTS = (
@@ -156,7 +159,10 @@ def _bad_condition(column: str, kind: str) -> str:
     if kind == "timestamp":
         return f"{v} is not null and try_strptime({v}, {TIMESTAMP_FORMATS}) is null"
     if kind == "number":
-        return f"{v} is not null and try_cast(replace({v}, ',', '') as double) is null"
+        # as staging's safe_decimal: a comma only as a well-formed thousands separator
+        grouped = f"regexp_full_match(replace({v}, ' ', ''), '{GROUPED_NUMBER}')"
+        return (f"{v} is not null and try_cast(case when {grouped} then replace({v}, ',', '') "
+                f"else replace({v}, ' ', '') end as double) is null")
     # code: kind is "code:<domain>"; an unknown domain (no seed rows) checks nothing
     domain = kind.split(":", 1)[1]
     return f"{v} is not null and not list_contains(known_{domain}, {_key(column)})"
@@ -391,6 +397,14 @@ def marts_expectations() -> dict[str, list]:
             f"and (raw_rows >= {_param('min_rows_for_rates')} or rejected_rows = raw_rows)"),
           description="reject rate per table <= max_reject_rate "
                       "(thresholds.yml, --max-reject-rate)"),
+        U(unexpected_rows_query=(
+            "select table_name, raw_rows, conflicting_rows, "
+            "round(conflicting_rows / nullif(raw_rows, 0), 6) as conflicting_share, "
+            f"{_param('max_conflicting_share')} as limit_share from {{batch}} "
+            f"where conflicting_rows > raw_rows * {_param('max_conflicting_share')} "
+            f"and (raw_rows >= {_param('min_rows_for_rates')} or conflicting_rows = raw_rows)"),
+          description="rows contradicting another row of their own file (conflicting_rows) "
+                      "per table <= max_conflicting_share (thresholds.yml)"),
         U(unexpected_rows_query=(
             "select table_name, loaded_rows, orphan_rows, "
             "round(orphan_rows / nullif(loaded_rows, 0), 4) as orphan_rate, "

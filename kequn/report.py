@@ -2,9 +2,9 @@
 
 The report needs no network: styles are inline and there is no JavaScript. It shows the
 outcome, step timings, every gate expectation (failures first, with offending values),
-dbt test results from run_results.json, the reconciliation table, reject counts and the
-history of earlier builds (`gate_history.jsonl` in the warehouse's state folder, one JSON
-object per build).
+dbt test results from run_results.json, the reconciliation table, reject counts, the keys
+rejected because their own delivery file contradicted itself, and the history of earlier
+builds (`gate_history.jsonl` in the warehouse's state folder, one JSON object per build).
 
 GX Data Docs pull Bootstrap/jQuery from CDNs; `offline_data_docs` rewrites each page to
 drop those tags and inline a small stylesheet, so the pages stay readable offline.
@@ -73,6 +73,48 @@ def read_history(path: Path, last: int = 30) -> list[dict]:
         except ValueError:
             continue   # a line cut short by a kill: skip it
     return out[-last:]
+
+
+CONFLICTS_LISTED = 50
+
+
+def conflicting_rows(db: Path, limit: int = CONFLICTS_LISTED) -> list[dict]:
+    """The keys rejected as conflicting_rows_in_file, from the staging *_rejected models:
+    one entry per (table, file, key) with the rows of the file that carried it."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        return []
+    out: list[dict] = []
+    try:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'staging' "
+            "and table_name like 'stg\\_brokerage\\_\\_%\\_rejected' escape '\\' "
+            "order by 1").fetchall()
+        for (table,) in tables:
+            cols = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = "
+                "'staging' and table_name = ? order by ordinal_position", [table]).fetchall()]
+            keys = [c for c in cols if not c.startswith(("_", "reject_"))]
+            if "reject_reason" not in cols or not keys:
+                continue
+            key_text = " || ', ' || ".join(f"'{k}=' || coalesce(\"{k}\", '∅')" for k in keys)
+            name = table.removeprefix("stg_brokerage__").removesuffix("_rejected")
+            for file, key, rows in con.execute(
+                    f"select _source_file, {key_text}, "
+                    f"string_agg(cast(_row_in_file as varchar), ', ' order by _row_in_file) "
+                    f'from staging."{table}" where reject_reason = \'conflicting_rows_in_file\' '
+                    f"group by all order by 1, 2 limit {int(limit) - len(out)}").fetchall():
+                out.append({"table": name, "file": file, "key": key, "rows_in_file": rows})
+            if len(out) >= limit:
+                break
+    except duckdb.Error:
+        return out
+    finally:
+        con.close()
+    return out
 
 
 def _e(v: Any) -> str:
@@ -200,6 +242,14 @@ def write_report(path: Path, run: dict[str, Any], history: list[dict]) -> Path:
     if rejects:
         parts.append("<h2>Rejected rows by model and reason</h2>"
                      + _table(rejects, ["model", "reason", "column", "rows"], numeric={"rows"}))
+    conflicts = run.get("conflicts") or []
+    if conflicts:
+        parts.append(
+            "<h2>同一文件内互相矛盾的行 · Rows contradicting their own file</h2>"
+            "<p class=\"muted\">Each key below came twice or more in one delivery file with "
+            "different values; every row of it was rejected as conflicting_rows_in_file "
+            f"(first {CONFLICTS_LISTED} keys; dq_reconciliation.conflicting_rows counts all)."
+            "</p>" + _table(conflicts, ["table", "file", "key", "rows_in_file"]))
     landing = run.get("landing") or {}
     if landing:
         lrows = [{"table": k, **v} for k, v in landing.items()]

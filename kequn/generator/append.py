@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from kequn.generator import activity as act
 from kequn.generator import tables as tb
 from kequn.generator.common import OCC, OCC_LABELS, dates, day, num, rng_for, timestamps, to_date
-from kequn.generator.main import _count_by, _max_by, pop_table, truth_rows
 from kequn.generator.output import Sink
+from kequn.generator.personas import count_by, max_by, pop_table, truth_rows, written_cny
 from kequn.generator.population import NEVER, Pop, make_population
 from kequn.generator.world import Calendar, build_products
 
@@ -255,20 +255,20 @@ def _append(args) -> int:
         zero_copy_only=False)), np.full(n_new, "", object)])
     filled = ~canc
     tday = tr.secs // 86400
-    has_trade |= _count_by(tr.c[filled], N) > 0
-    last_trade = np.maximum(last_trade, _max_by(tr.c[filled], tday[filled], N))
+    has_trade |= count_by(tr.c[filled], N) > 0
+    last_trade = np.maximum(last_trade, max_by(tr.c[filled], tday[filled], N))
     logins = ev.etype == 0
-    last_login = np.maximum(last_login, _max_by(ev.c[logins], ev.day[logins], N))
-    mv_now = _count_by(pos.c[snap.pos], N, snap.mv_cny)
-    cash_now = _count_by(acc.c[bal.acct], N, bal.cash)
+    last_login = np.maximum(last_login, max_by(ev.c[logins], ev.day[logins], N))
+    mv_now = count_by(pos.c[snap.pos], N, written_cny(snap.mv, snap.mv_cny))
+    cash_now = count_by(acc.c[bal.acct], N, np.round(bal.cash, 2))
     total = mv_now + cash_now
-    ever |= (total > 0) | (_count_by(tf.c[tf.inbound], N) > 0)
+    ever |= (total > 0) | (count_by(tf.c[tf.inbound], N) > 0)
     # trades_90d: earlier counts are not kept per day; recount from the delivered files
     t90 = _trades_90d(out, d, allpop.g)
-    open_accts = _count_by(acc.c[acc.close_day > d], N)
+    open_accts = count_by(acc.c[acc.close_day > d], N)
     closed = (allpop.close_day <= d) | (open_accts == 0)
     star = (prod.board[pos.prod[snap.pos]] == 2) & pos.restricted[snap.pos]
-    rstar = _count_by(pos.c[snap.pos[star]], N) > 0
+    rstar = count_by(pos.c[snap.pos[star]], N) > 0
     text = _merge_text(old_text, flags.text())
     persona = truth_rows(allpop, d, total_assets=total, ever_funded=ever, has_trade=has_trade,
                          last_trade=last_trade, last_login=last_login, trades_90d=t90,

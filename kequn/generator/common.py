@@ -269,3 +269,22 @@ def replace_where(values: pa.Array, mask: np.ndarray, repl: pa.Array) -> pa.Arra
         return values
     sub = repl.take(pa.array(np.flatnonzero(mask)))
     return pc.replace_with_mask(values, pa.array(mask), sub)
+
+
+def grouped(x: np.ndarray, decimals: int = 2) -> pa.Array:
+    """Fixed-point text with well-formed thousands separators: 2,248,084.30, -1,000.00,
+    999.50 (groups of three digits; values below 10**12)."""
+    x = np.asarray(x, np.float64)
+    units = np.rint(np.abs(x) * 10 ** decimals).astype(np.int64)
+    whole, frac = units // 10 ** decimals, units % 10 ** decimals
+    groups = np.maximum(1, (np.floor(np.log10(np.maximum(whole, 1))) // 3 + 1).astype(int))
+    tail = ints(whole % 1000, 3)  # the lowest group, zero-padded
+    out = ints(whole)
+    for level in range(1, 4):
+        lead = join(ints(whole // 1000 ** level), ",", tail)
+        out = pc.if_else(pa.array(groups == level + 1), lead, out)
+        tail = join(ints(whole // 1000 ** level % 1000, 3), ",", tail)
+    sign = pc.if_else(pa.array(x < 0), const("-", len(x)), const("", len(x)))
+    if decimals:
+        return join(sign, out, ".", ints(frac, decimals))
+    return join(sign, out)

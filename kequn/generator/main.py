@@ -20,23 +20,13 @@ from kequn.generator import tables as tb
 from kequn.generator.common import (
     CHUNK,
     DEFAULT_REF,
-    EDUCATION,
-    INDUSTRIES,
-    NO_BIRTH,
-    OCCUPATIONS,
     dates,
     num,
     rng_for,
     to_date,
 )
-from kequn.generator.population import ARCHETYPES, KIND_NAMES, Pop, make_population
-from kequn.generator.truth import (
-    age_years,
-    boundary_sensitive,
-    group_flags,
-    group_strings,
-    lifecycle,
-)
+from kequn.generator.personas import count_by, max_by, pop_table, truth_rows, written_cny
+from kequn.generator.population import make_population
 from kequn.generator.world import (
     Calendar,
     build_products,
@@ -81,81 +71,6 @@ def extra_columns(names: dict[str, list[str]], cal: Calendar) -> dict:
         ("app_events", names["app_events"][len(cal.history_months) - 2]): (
             "app_version", ["8.2.0", "8.3.1", "9.0.0"]),
     }
-
-
-def _count_by(c: np.ndarray, n: int, weights=None) -> np.ndarray:
-    return np.bincount(c, weights, minlength=n)
-
-
-def _max_by(c: np.ndarray, v: np.ndarray, n: int, empty: int = -1) -> np.ndarray:
-    out = np.full(n, empty, np.int64)
-    np.maximum.at(out, c, v)
-    return out
-
-
-def pop_table(pop: Pop) -> pa.Table:
-    return pa.table({f.name: getattr(pop, f.name) for f in fields(Pop)})
-
-
-def truth_rows(pop: Pop, as_of: int, *, total_assets, ever_funded, has_trade, last_trade,
-               last_login, trades_90d, closed, restricted_star, dirt_text) -> pa.Table:
-    ind = pop.ctype == 0
-    flags = group_flags(birth=pop.birth, male=pop.male, occ=pop.occ, industry=pop.industry,
-                        board=pop.board, title=pop.title, edu=pop.edu, children=pop.children,
-                        child_year=pop.child_year, restricted_star=restricted_star,
-                        individual=ind, as_of=as_of)
-    codes, primary = group_strings(flags)
-    life = lifecycle(closed=closed, ever_funded=ever_funded, total_assets=total_assets,
-                     has_trade=has_trade, last_trade=last_trade, last_login=last_login,
-                     open_day=pop.open_day, as_of=as_of)
-    bsens = boundary_sensitive(has_trade=has_trade, last_trade=last_trade,
-                               last_login=last_login, as_of=as_of)
-    def opt(values, mask):
-        return pa.array(np.where(mask, values, None).tolist(), pa.string())
-
-    return pa.table({
-        "client_id": tb.client_ids(pop.g),
-        "client_type": pa.array(np.array(["individual", "institution", "test"])[pop.ctype]),
-        "birth_date": pa.array(np.where(ind, pop.birth, 0).astype("datetime64[D]"),
-                               mask=~ind).cast(pa.date32()),
-        "gender": opt(np.where(pop.male, "M", "F"), ind),
-        "occupation": opt(np.array(OCCUPATIONS + ("",), object)[pop.occ], ind & (pop.occ >= 0)),
-        "age": pa.array(age_years(np.where(ind, pop.birth, NO_BIRTH), as_of), mask=~ind),
-        "planted_groups": opt(codes, ind),
-        "planted_primary_group": opt(primary, ind),
-        "planted_lifecycle": opt(life, ind),
-        "is_churner": pa.array(np.isin(pop.kind, [2, 3])),
-        "churn_phase": opt(np.array(KIND_NAMES, object)[pop.kind], np.isin(pop.kind, [2, 3])),
-        "planned_story": pa.array(np.array(KIND_NAMES, object)[pop.kind].tolist()),
-        "archetype": pa.array(np.array(ARCHETYPES, object)[pop.arche].tolist()),
-        "dirt_affecting_segmentation": pa.array(dirt_text.tolist(), pa.string()),
-        "boundary_sensitive": pa.array(bsens),
-        "total_assets": pa.array(np.round(total_assets, 2)),
-        "trades_90d": pa.array(trades_90d.astype(np.int64)),
-        "last_trade_date": pa.array(np.where(has_trade, last_trade, 0).astype("datetime64[D]"),
-                                    mask=~has_trade).cast(pa.date32()),
-        "last_login_date": pa.array(np.maximum(last_login, 0).astype("datetime64[D]"),
-                                    mask=last_login < 0).cast(pa.date32()),
-        "ever_funded": pa.array(ever_funded),
-        "open_date": pa.array(pop.open_day.astype("datetime64[D]")).cast(pa.date32()),
-        "open_channel": opt(np.array(
-            ("app", "branch", "partner_bank", "campus_event", "community_event",
-             "senior_university", "mom_community", "social_media", "chamber_of_commerce",
-             "tech_park", "referral", ""), object)[pop.open_channel], pop.open_channel >= 0),
-        "employer_industry": opt(np.array(INDUSTRIES + ("",), object)[pop.industry],
-                                 pop.industry >= 0),
-        "employer_listed_board": opt(np.array(("main", "star", "chinext", "bse", "hk", ""),
-                                              object)[pop.board], pop.board >= 0),
-        "exec_job_title": pa.array(pop.title >= 0),
-        "education": opt(np.array(EDUCATION + ("",), object)[pop.edu], pop.edu >= 0),
-        "children_count": pa.array(pop.children, mask=pop.children < 0),
-        "youngest_child_birth_year": pa.array(pop.child_year, mask=pop.child_year <= 0),
-        "holds_restricted_star": pa.array(restricted_star),
-        "risk_level": opt(np.array(["", "C1", "C2", "C3", "C4", "C5"], object)[pop.risk],
-                          pop.risk > 0),
-        "risk_assessed_date": pa.array(np.maximum(pop.risk_date, 0).astype("datetime64[D]"),
-                                       mask=pop.risk <= 0).cast(pa.date32()),
-    })
 
 
 class Generator:
@@ -245,9 +160,10 @@ class Generator:
         order = np.lexsort((np.arange(len(d)) >= len(cal.bdays), d))
         t, fidx = t.take(pa.array(order)), fidx[order]
         dup = rng.choice(len(d) - 10, 2, replace=False)
-        t = pa.concat_tables([t, t.take(pa.array(dup))])
-        fidx = np.concatenate([fidx, np.minimum(fidx[dup] + 1, len(self.names["fx_rates"]) - 1)])
-        self.dirt.add("fx_rates", "duplicate_redelivery", 2)
+        later, dfile = tb.later_file(fidx[dup], np.ones(2, np.int64), len(self.names["fx_rates"]))
+        t = pa.concat_tables([t, t.take(pa.array(dup[later]))])
+        fidx = np.concatenate([fidx, dfile[later]])
+        self.dirt.add("fx_rates", "duplicate_redelivery", int(later.sum()))
         self.sink.write("fx_rates", self.names["fx_rates"], fidx, t)
 
     # ------------------------------------------------------------------ one chunk
@@ -283,24 +199,25 @@ class Generator:
         # ----- truth from exactly what was generated (clean values)
         last = len(cal.snapshots) - 1
         on_last = snap.s == last
-        mv_now = _count_by(pos.c[snap.pos[on_last]], n, snap.mv_cny[on_last])
+        mv_cny, cash = written_cny(snap.mv, snap.mv_cny), np.round(bal.cash, 2)
+        mv_now = count_by(pos.c[snap.pos[on_last]], n, mv_cny[on_last])
         b_last = bal.s == last
-        cash_now = _count_by(acc.c[bal.acct[b_last]], n, bal.cash[b_last])
+        cash_now = count_by(acc.c[bal.acct[b_last]], n, cash[b_last])
         total = mv_now + cash_now
-        ever = (_count_by(pos.c[snap.pos], n, snap.mv_cny) > 0) | (
-            _count_by(acc.c[bal.acct], n, bal.cash) > 0) | (
-            _count_by(tf.c[tf.inbound], n) > 0)
+        ever = (count_by(pos.c[snap.pos], n, mv_cny) > 0) | (
+            count_by(acc.c[bal.acct], n, cash) > 0) | (
+            count_by(tf.c[tf.inbound], n) > 0)
         filled = ~canc
         tday = tr.secs // 86400
-        has_trade = _count_by(tr.c[filled], n) > 0
-        last_trade = _max_by(tr.c[filled], tday[filled], n)
-        t90 = _count_by(tr.c[filled & (tday > cal.ref - 90)], n)
+        has_trade = count_by(tr.c[filled], n) > 0
+        last_trade = max_by(tr.c[filled], tday[filled], n)
+        t90 = count_by(tr.c[filled & (tday > cal.ref - 90)], n)
         logins = ev.etype == 0
-        last_login = _max_by(ev.c[logins], ev.day[logins], n)
-        open_accts = _count_by(acc.c[acc.close_day > cal.ref], n)
+        last_login = max_by(ev.c[logins], ev.day[logins], n)
+        open_accts = count_by(acc.c[acc.close_day > cal.ref], n)
         closed = (pop.close_day <= cal.ref) | (open_accts == 0)
         star = (prod.board[pos.prod[snap.pos]] == 2) & pos.restricted[snap.pos] & on_last
-        rstar = _count_by(pos.c[snap.pos[star]], n) > 0
+        rstar = count_by(pos.c[snap.pos[star]], n) > 0
         persona = truth_rows(pop, cal.ref, total_assets=total, ever_funded=ever,
                              has_trade=has_trade, last_trade=last_trade, last_login=last_login,
                              trades_90d=t90, closed=closed, restricted_star=rstar,

@@ -24,6 +24,7 @@ from kequn.generator.common import (
     blanks,
     const,
     dates,
+    grouped,
     ints,
     join,
     messy_code,
@@ -321,20 +322,30 @@ def clients_rows(pop: Pop, cal: Calendar, rng, dirt: Dirt, flags: Flags) -> Clie
     current = table.filter(pa.array(is_cur))
 
     # ----- CDC dirt: ties (same updated_at, the later row wins) and stale re-sends
+    # A tie is an older version sent again stamped with its successor's updated_at, in the
+    # file that first held the successor; the successor itself then comes in the next file
+    # (the contract breaks ties by the later file). Within one file a key (client_id,
+    # updated_at) never repeats: two versions with one stamp in one file contradict.
+    nf = len(cal.event_files)
     multi = np.flatnonzero(~is_cur)  # versions that have a successor
     tie = multi[rng.random(len(multi)) < 0.03]
+    tie = tie[file_idx[tie + 1] < nf - 1]
     tie_rows = table.take(pa.array(tie))
     nxt = tie + 1
     tie_rows = tie_rows.set_column(tie_rows.column_names.index("updated_at"), "updated_at",
                                    table["updated_at"].take(pa.array(nxt)))
+    tie_file = file_idx[nxt]
+    file_idx = file_idx.copy()
+    file_idx[nxt] += 1
     stale = multi[rng.random(len(multi)) < 0.05]
-    stale_file = np.minimum(file_idx[stale] + rng.integers(3, 30, len(stale)),
-                            len(cal.event_files) - 1)
+    stale_file = np.minimum(file_idx[stale] + rng.integers(3, 30, len(stale)), nf - 1)
     stale_file = np.maximum(stale_file, cal.file_index(np.array([cal.ref]))[0] - 5)
+    later = stale_file > file_idx[stale]  # a re-send comes in a later file, never the same
+    stale, stale_file = stale[later], stale_file[later]
     dirt.add("clients", "cdc_tie_same_updated_at", len(tie))
     dirt.add("clients", "resent_older_version", len(stale))
     table = pa.concat_tables([tie_rows, table, table.take(pa.array(stale))])
-    file_idx = np.concatenate([file_idx[nxt], file_idx, stale_file])
+    file_idx = np.concatenate([tie_file, file_idx, stale_file])
     return ClientRows(file_idx, table, current)
 
 
@@ -358,7 +369,9 @@ def accounts_rows(pop: Pop, acc: Accounts, cal: Calendar, rng, dirt: Dirt):
     dirt.add("accounts", "codes_mixed_case_or_spaces", cnt)
     close_txt = replace_where(dates(acc.close_day[v_acct].clip(0, cal.ref), rng.choice(3, m)),
                               ~v_closed, pa.nulls(m, pa.string()))
-    secs = v_day * 86400 + 9 * 3600 + (rng.random(m) * 9 * 3600).astype(np.int64)
+    # the closing version comes after the opening one, even on the same day
+    secs = (v_day * 86400 + 9 * 3600 + np.where(v_closed, 16_200, 0)
+            + (rng.random(m) * 16_200).astype(np.int64))
     t = pa.table({
         "account_id": aid.take(ai), "client_id": client_ids(pop.g[acc.c[v_acct]]),
         "account_type": atype,
@@ -368,13 +381,15 @@ def accounts_rows(pop: Pop, acc: Accounts, cal: Calendar, rng, dirt: Dirt):
     })
     fidx = cal.file_index(v_day)
     # orphans: accounts whose client is missing from clients
+    # (one per client: the orphan's id is made from the client's)
     no = max(1, int(round(na * 0.003)))
     o = rng.integers(0, na, no)
+    o = o[first_of_key(acc.c[o])]
     orphan = t.take(pa.array(o))
-    orphan = orphan.set_column(0, "account_id", join("A", ints(90_000_000 + pop.g[acc.c[o]], 8),
+    orphan = orphan.set_column(0, "account_id", join(ints(90_000_000 + pop.g[acc.c[o]], 8, "A"),
                                                      "8"))
-    orphan = orphan.set_column(1, "client_id", join("C", ints(90_000_000 + pop.g[acc.c[o]], 8)))
-    dirt.add("accounts", "orphan_client_id", no)
+    orphan = orphan.set_column(1, "client_id", unknown_clients(pop.g[acc.c[o]]))
+    dirt.add("accounts", "orphan_client_id", len(o))
     return np.concatenate([fidx, fidx[o]]), pa.concat_tables([t, orphan])
 
 
@@ -383,34 +398,65 @@ def parts(fs: list, ts: list) -> list[tuple[np.ndarray, pa.Table]]:
     return [(fs[0], ts[0]), (np.concatenate(fs[1:]), pa.concat_tables(ts[1:]))]
 
 
-def unknown_accounts(rng, n: int) -> pa.Array:
-    return ints(rng.integers(0, 10 ** 8, n) * 10 + 9, 9, "A")
+def unknown_accounts(g: np.ndarray) -> pa.Array:
+    """An account nobody knows, one per client (suffix 9 is never a real account type): an
+    orphan copy of a row keeps a key of its own as long as the client's rows did."""
+    return join(ints(90_000_000 + np.asarray(g, np.int64), 8, "A"), "9")
 
 
-def unknown_products(rng, n: int) -> pa.Array:
-    return join(pick(vocab(["999", "688", "300"]), rng.integers(0, 3, n)),
-                ints(rng.integers(990, 999, n), 3), ".SH")
+def unknown_clients(g: np.ndarray) -> pa.Array:
+    """A client id missing from clients, one per client."""
+    return ints(90_000_000 + np.asarray(g, np.int64), 8, "C")
 
 
-def non_numeric(values: pa.Array, x: np.ndarray, rng, rate: float) -> tuple[pa.Array, np.ndarray]:
-    """Replace a share of numbers by 'N/A', '-', '' or '1,234.50'-style text."""
+def unknown_products(prod: np.ndarray) -> pa.Array:
+    """A product code missing from products, one per catalogue product (999xxx.SH is never
+    a real code), so two lines of one account never turn into one key."""
+    return join("999", ints(np.asarray(prod, np.int64), 3), ".SH")
+
+
+def first_of_key(*keys: np.ndarray) -> np.ndarray:
+    """Mask of the first row of each distinct key (the key's parts as int arrays)."""
+    if not len(keys[0]):
+        return np.zeros(0, bool)
+    _, first = np.unique(np.stack(keys, axis=1), axis=0, return_index=True)
+    mask = np.zeros(len(keys[0]), bool)
+    mask[first] = True
+    return mask
+
+
+def later_file(fidx: np.ndarray, step: np.ndarray, n_files: int) -> tuple[np.ndarray, np.ndarray]:
+    """A re-delivery goes to a later file (`step` files on, at most the last): the rows
+    that have one (mask) and its index. A row already in the last file is never repeated:
+    a repeat inside one file would break the table's grain."""
+    ok = fidx < n_files - 1
+    return ok, np.minimum(fidx + step, n_files - 1)
+
+
+def non_numeric(values: pa.Array, x: np.ndarray, rng, rate: float
+                ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Replace a share of numbers by 'N/A', '-', '' or 'n/a' (unparseable or missing) or,
+    for values of 1,000 and more, by well-formed thousands-separated text ('2,248,084.30',
+    which still parses). Returns the values, the unparseable mask and the grouped mask."""
     n = len(values)
     hit = rng.random(n) < rate
     how = rng.integers(0, 4, n)
+    x = np.asarray(x, float)
+    group = hit & (how < 2) & (np.abs(x) >= 1000)
+    bad = hit & ~group
     if not hit.any():
-        return values, hit
-    ax = np.abs(np.asarray(x, float)[hit])
-    h = how[hit]
-    thousands = join(ints((ax // 1000).astype(np.int64)), ",",
-                     pc.utf8_lpad(num(ax % 1000, 2), 6, "0"))
-    alt = pick(vocab(["N/A", "-", "", "n/a"]), h)
-    alt = pc.if_else(pa.array((h < 2) & (ax >= 1000)), thousands, alt)
-    return pc.replace_with_mask(values, pa.array(hit), alt), hit
+        return values, bad, group
+    alt = pick(vocab(["N/A", "-", "", "n/a"]), how)
+    alt = pc.if_else(pa.array(group), grouped(x), alt)
+    return pc.replace_with_mask(values, pa.array(hit), alt.filter(pa.array(hit))), bad, group
 
 
 # --------------------------------------------------------------------------- holdings
 def holdings_rows(pop: Pop, acc: Accounts, pos: Positions, snap: Snapshot, prod: Products,
                   cal: Calendar, rng, dirt: Dirt, flags: Flags):
+    """One row per (snapshot_date, account_id, product_code) in every file: the planted
+    extra rows (closed positions, orphans) have keys of their own, and only the re-sent
+    snapshot file repeats keys of an earlier file."""
     m = len(snap.s)
     last = len(cal.snapshots) - 1
     pi = snap.pos
@@ -425,12 +471,12 @@ def holdings_rows(pop: Pop, acc: Accounts, pos: Positions, snap: Snapshot, prod:
     neg = rng.random(m) < 0.002
     mv[neg] = -mv[neg]
     mv_txt = num(mv, 2)
-    mv_txt, nn = non_numeric(mv_txt, mv, rng, 0.0015)
+    mv_txt, nn, grp = non_numeric(mv_txt, mv, rng, 0.0015)
     negq = rng.random(m) < 0.001
     qty_txt = replace_where(qty_txt, negq, join("-", qty_txt))
     is_cny = prod.currency[pos.prod[pi]] == "CNY"
     unk = (rng.random(m) < 0.001) & is_cny & ~restricted
-    pcode = replace_where(pcode, unk, unknown_products(rng, m))
+    pcode = replace_where(pcode, unk, unknown_products(pos.prod[pi]))
     rest = np.where(restricted, 0, np.where(rng.random(m) < 0.7, 1, -1))
     rest_txt = blanks(pick(vocab(["Y", "N"]), rest), rng, 0.5)
     odd_date = (rng.random(m) < 0.002) & (snap.s < last - 3)
@@ -448,24 +494,50 @@ def holdings_rows(pop: Pop, acc: Accounts, pos: Positions, snap: Snapshot, prod:
     dirt.add("holdings", "negative_market_value", neg.sum())
     dirt.add("holdings", "negative_quantity", negq.sum())
     dirt.add("holdings", "non_numeric_market_value", nn.sum())
+    dirt.add("holdings", "market_value_with_thousands_separators", grp.sum())
     dirt.add("holdings", "unknown_product_code", unk.sum())
     dirt.add("holdings", "snapshot_date_yyyymmdd", odd_date.sum())
     fidx = snap.s.copy()
-    # zero-quantity lines (legal) and orphan account lines
-    z = np.sort(rng.choice(m, int(m * 0.001), replace=False)) if m else np.array([], int)
-    zero = t.take(pa.array(z))
-    for col in ("quantity", "market_value", "cost_value"):
-        zero = zero.set_column(zero.column_names.index(col), col, const("0", len(z)))
+    zero, zf = _closed_positions(pop, acc, pos, snap, prod, cal, rng)
+    dirt.add("holdings", "zero_quantity_rows", zero.num_rows)
+    # orphan account lines: an unknown account per client, one line per (date, product)
     o = np.sort(rng.choice(m, int(m * 0.002), replace=False)) if m else np.array([], int)
-    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
-    dirt.add("holdings", "zero_quantity_rows", len(z))
+    o = o[first_of_key(snap.s[o], pos.c[pi[o]], pos.prod[pi[o]])]
+    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(pop.g[cl[o]]))
     dirt.add("holdings", "orphan_account_id", len(o))
     # the re-delivered snapshot day: every row of that day again, in a later file
     rs = np.flatnonzero(cal.snapshots[snap.s] == cal.resend_day)
     dirt.add("holdings", "resent_snapshot_rows", len(rs))
     tables = [t, zero, orph, t.take(pa.array(rs))]
-    f = [fidx, fidx[z], fidx[o], np.full(len(rs), len(cal.snapshots))]
+    f = [fidx, zf, fidx[o], np.full(len(rs), len(cal.snapshots))]
     return parts(f, tables)
+
+
+def _closed_positions(pop: Pop, acc: Accounts, pos: Positions, snap: Snapshot, prod: Products,
+                      cal: Calendar, rng) -> tuple[pa.Table, np.ndarray]:
+    """Zero-quantity lines (legal): about 0.1 % of the snapshot rows get a line of their own
+    beside them, for a product the account does not hold that day (a closed position:
+    quantity, market value and cost 0), so no key of the snapshot repeats."""
+    m = len(snap.s)
+    z = np.sort(rng.choice(m, int(m * 0.001), replace=False)) if m else np.array([], int)
+    acct, s = pos.acct[snap.pos[z]], snap.s[z]
+    other = (pos.prod[snap.pos[z]] + rng.integers(1, prod.n, len(z))) % prod.n
+
+    def key(s_, a_, p_):
+        return (s_.astype(np.int64) * (len(acc.c) + 1) + a_) * prod.n + p_
+
+    held = key(snap.s, pos.acct[snap.pos], pos.prod[snap.pos])
+    ok = ~np.isin(key(s, acct, other), held) & first_of_key(s, acct, other)
+    z, acct, s, other = z[ok], acct[ok], s[ok], other[ok]
+    k = len(z)
+    t = pa.table({
+        "snapshot_date": dates(cal.snapshots[s]),
+        "account_id": account_ids(pop.g[acc.c[acct]], acc.suffix[acct]),
+        "product_code": vocab(prod.code.tolist()).take(pa.array(other)),
+        "quantity": const("0", k), "market_value": const("0", k), "cost_value": const("0", k),
+        "is_restricted": const("N", k),
+    })
+    return t, s.astype(np.int64)
 
 
 def balances_rows(pop: Pop, acc: Accounts, bal: Balances, cal: Calendar, rng, dirt: Dirt,
@@ -473,7 +545,7 @@ def balances_rows(pop: Pop, acc: Accounts, bal: Balances, cal: Calendar, rng, di
     m = len(bal.s)
     last = len(cal.snapshots) - 1
     aid = account_ids(pop.g[acc.c], acc.suffix).take(pa.array(bal.acct))
-    cash_txt, nn = non_numeric(num(bal.cash, 2), bal.cash, rng, 0.0015)
+    cash_txt, nn, grp = non_numeric(num(bal.cash, 2), bal.cash, rng, 0.0015)
     is_m = acc.suffix[bal.acct] == MARGIN
     debt_txt = pc.if_else(pa.array(is_m | (rng.random(m) < 0.5)), num(bal.debt, 2),
                           const("0", m))
@@ -481,8 +553,11 @@ def balances_rows(pop: Pop, acc: Accounts, bal: Balances, cal: Calendar, rng, di
                   "cash_balance": cash_txt, "margin_debt": debt_txt})
     flags.add_clients(acc.c[bal.acct][nn & (bal.s == last)], "cash_balance_unparseable_on_as_of")
     dirt.add("balances", "non_numeric_cash_balance", nn.sum())
-    o = rng.choice(m, int(m * 0.002), replace=False) if m else np.array([], int)
-    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
+    dirt.add("balances", "cash_balance_with_thousands_separators", grp.sum())
+    o = np.sort(rng.choice(m, int(m * 0.002), replace=False)) if m else np.array([], int)
+    o = o[first_of_key(bal.s[o], acc.c[bal.acct[o]])]  # one unknown account per client
+    orph = t.take(pa.array(o)).set_column(1, "account_id",
+                                          unknown_accounts(pop.g[acc.c[bal.acct[o]]]))
     dirt.add("balances", "orphan_account_id", len(o))
     rs = np.flatnonzero(cal.snapshots[bal.s] == cal.resend_day)
     dirt.add("balances", "resent_snapshot_rows", len(rs))
@@ -520,12 +595,12 @@ def trades_rows(pop: Pop, acc: Accounts, tr: Trades, prod: Products, cal: Calend
     qdec = np.where(fund_like, 2, 0)
     qty_txt = pc.if_else(pa.array(qdec == 2), num(tr.qty, 2), num(tr.qty, 0))
     price_txt = pc.if_else(pa.array(fund_like), num(price, 4), num(price, 3))
-    amt_txt, nn = non_numeric(num(amount, 2), amount, rng, 0.002)
+    amt_txt, nn, grp = non_numeric(num(amount, 2), amount, rng, 0.002)
     tstyle = rng.choice(3, m, p=[0.85, 0.1, 0.05])
     ch, cnt = messy_code(pick(vocab(k.TRADE_CHANNELS), tr.channel), rng, 0.01)
     dirt.add("trades", "codes_mixed_case_or_spaces", cnt)
     unk = rng.random(m) < 0.002
-    pcode = replace_where(pcode, unk, unknown_products(rng, m))
+    pcode = replace_where(pcode, unk, unknown_products(tr.prod))
     upd = tr.secs + rng.integers(0, 4, m)
     t = pa.table({
         "trade_id": tid, "account_id": aid, "product_code": pcode,
@@ -544,6 +619,7 @@ def trades_rows(pop: Pop, acc: Accounts, tr: Trades, prod: Products, cal: Calend
     dirt.add("trades", "zero_price", zero.sum())
     dirt.add("trades", "amount_disagrees_with_quantity_x_price", mism.sum())
     dirt.add("trades", "non_numeric_amount", nn.sum())
+    dirt.add("trades", "amount_with_thousands_separators", grp.sum())
     dirt.add("trades", "unknown_product_code", unk.sum())
     dirt.add("trades", "trade_time_non_standard_format", (tstyle > 0).sum())
     # cancellations: the same trade_id re-sent later with status cancelled
@@ -561,11 +637,12 @@ def trades_rows(pop: Pop, acc: Accounts, tr: Trades, prod: Products, cal: Calend
     dirt.add("trades", "cancelled_by_later_row", len(ci))
     # identical re-deliveries in a later file
     di = np.flatnonzero(rng.random(m) < 0.01)
-    dfile = np.minimum(fidx[di] + rng.integers(1, 4, len(di)), nf - 1)
+    later, dfile = later_file(fidx[di], rng.integers(1, 4, len(di)), nf)
+    di, dfile = di[later], dfile[later]
     dirt.add("trades", "duplicate_redelivery", len(di))
     # orphans: trades on accounts nobody knows
     o = rng.choice(m, int(m * 0.003), replace=False) if m else np.array([], int)
-    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
+    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(pop.g[tr.c[o]]))
     orph = orph.set_column(0, "trade_id", join("T", ints(first_id + m + np.arange(len(o)), 12)))
     dirt.add("trades", "orphan_account_id", len(o))
     out = parts([fidx, fidx[o], cfile, dfile], [t, orph, canc_rows, t.take(pa.array(di))])
@@ -582,17 +659,19 @@ def transfers_rows(pop: Pop, acc: Accounts, tf: Transfers, cal: Calendar, rng, d
     d, cnt = messy_code(d, rng, 0.01)
     dirt.add("cash_transfers", "direction_chinese", (style > 0).sum())
     dirt.add("cash_transfers", "codes_mixed_case_or_spaces", cnt)
-    amt, nn = non_numeric(num(tf.amount, 2), tf.amount, rng, 0.001)
+    amt, nn, grp = non_numeric(num(tf.amount, 2), tf.amount, rng, 0.001)
     dirt.add("cash_transfers", "non_numeric_amount", nn.sum())
+    dirt.add("cash_transfers", "amount_with_thousands_separators", grp.sum())
     tstyle = rng.choice(3, m, p=[0.85, 0.1, 0.05])
     t = pa.table({"transfer_id": tid, "account_id": aid,
                   "transfer_time": timestamps(tf.secs, tstyle), "direction": d, "amount": amt})
     fidx = cal.file_index(tf.secs // 86400)
     di = np.flatnonzero(rng.random(m) < 0.005)
-    dfile = np.minimum(fidx[di] + rng.integers(1, 3, len(di)), len(cal.event_files) - 1)
+    later, dfile = later_file(fidx[di], rng.integers(1, 3, len(di)), len(cal.event_files))
+    di, dfile = di[later], dfile[later]
     dirt.add("cash_transfers", "duplicate_redelivery", len(di))
     o = rng.choice(m, int(m * 0.003), replace=False) if m else np.array([], int)
-    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(rng, len(o)))
+    orph = t.take(pa.array(o)).set_column(1, "account_id", unknown_accounts(pop.g[tf.c[o]]))
     orph = orph.set_column(0, "transfer_id", join("F", ints(first_id + m + np.arange(len(o)), 12)))
     dirt.add("cash_transfers", "orphan_account_id", len(o))
     return parts([fidx, fidx[o], dfile], [t, orph, t.take(pa.array(di))]), first_id + m + len(o)
@@ -610,10 +689,10 @@ def events_rows(pop: Pop, ev: Events, cal: Calendar, rng, dirt: Dirt):
                   "event_type": et, "event_count": ints(ev.count), "device": dv})
     fidx = cal.file_index(ev.day)
     di = np.flatnonzero(rng.random(m) < 0.003)
-    dfile = np.minimum(fidx[di] + 1, len(cal.event_files) - 1)
+    later, dfile = later_file(fidx[di], np.ones(len(di), np.int64), len(cal.event_files))
+    di, dfile = di[later], dfile[later]
     dirt.add("app_events", "duplicate_redelivery", len(di))
     o = rng.choice(m, int(m * 0.002), replace=False) if m else np.array([], int)
-    orph = t.take(pa.array(o)).set_column(1, "client_id", join("C", ints(
-        rng.integers(90_000_000, 99_999_999, len(o)), 8)))
+    orph = t.take(pa.array(o)).set_column(1, "client_id", unknown_clients(pop.g[ev.c[o]]))
     dirt.add("app_events", "orphan_client_id", len(o))
     return parts([fidx, fidx[o], dfile], [t, orph, t.take(pa.array(di))])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from argparse import Namespace
 from datetime import date, datetime
 from pathlib import Path
@@ -442,3 +443,79 @@ def test_job_titles_name_an_executive_role_exactly_when_meant():
 
     assert all(any(k in t.lower() for k in EXEC_KEYWORDS) for t in EXEC_TITLES)
     assert not [t for t in PLAIN_TITLES if any(k in t.lower() for k in EXEC_KEYWORDS)]
+
+
+# --------------------------------------------------------------------------- grain per file
+# The grain key of each table as the contract states it (a CDC table's version is its id
+# and updated_at), normalised the way any reader would: dates with or without dashes,
+# codes trimmed and in one case.
+GRAIN = {
+    "clients": ["client_id", "updated_at"],
+    "accounts": ["account_id", "updated_at"],
+    "products": ["upper(trim(product_code))"],
+    "fx_rates": ["replace(rate_date, '-', '')", "upper(trim(currency))"],
+    "holdings": ["replace(snapshot_date, '-', '')", "account_id", "upper(trim(product_code))"],
+    "balances": ["replace(snapshot_date, '-', '')", "account_id"],
+    "trades": ["trade_id", "updated_at"],
+    "cash_transfers": ["transfer_id"],
+    "app_events": ["replace(event_date, '-', '')", "client_id", "lower(trim(event_type))",
+                   "lower(trim(device))"],
+}
+
+
+def _repeated_keys_per_file(c: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    key = ", ".join(GRAIN[table])
+    return c.execute(f"""
+        select filename, {key}, count(*) as n from {table}
+        group by all having count(*) > 1 limit 5""").fetchall()
+
+
+@pytest.mark.parametrize("table", sorted(GRAIN))
+def test_every_table_respects_its_grain_within_each_file(con, table):
+    """No key appears twice in one delivery file (not even as an identical copy): only a
+    later file may repeat or correct a key."""
+    assert _repeated_keys_per_file(con, table) == []
+
+
+def test_appended_day_respects_the_grain_within_its_files(tmp_path):
+    out = tmp_path / "raw"
+    assert generate(out, scale=0.003) == 0
+    assert generate(out, scale=0.003, append=True) == 0
+    c = duckdb.connect()
+    for table in GRAIN:
+        path = out / table / "2025-12-01.csv"
+        if path.exists():
+            c.execute(f"create table {table} as select * from read_csv('{path}', "
+                      "all_varchar = true, filename = true)")
+            assert _repeated_keys_per_file(c, table) == [], table
+
+
+def test_zero_quantity_lines_are_closed_positions_of_their_own(con):
+    """A zero-quantity line names a product its account does not hold that day, so it never
+    contradicts a position in the same snapshot (issue 14)."""
+    zero, clash = con.execute("""
+        with z as (
+          select * from holdings
+          where quantity = '0' and market_value = '0' and cost_value = '0')
+        select
+          (select count(*) from z),
+          (select count(*) from z join holdings h
+             on h.account_id = z.account_id and h.product_code = z.product_code
+            and replace(h.snapshot_date, '-', '') = replace(z.snapshot_date, '-', '')
+            and h.filename = z.filename and h.quantity <> '0')""").fetchone()
+    assert zero > 0 and clash == 0
+
+
+def test_thousands_separators_are_well_formed(con):
+    """Where a number is written with thousands separators, the groups are of three digits
+    (2,248,084.30, never 2248,084.30)."""
+    columns = {"holdings": "market_value", "balances": "cash_balance", "trades": "amount",
+               "cash_transfers": "amount"}
+    seen = 0
+    for table, col in columns.items():
+        rows = con.execute(f"select {col} from {table} where {col} like '%,%'").fetchall()
+        bad = [r[0] for r in rows
+               if not re.fullmatch(r"-?[1-9][0-9]{0,2}(,[0-9]{3})+\.[0-9]{2}", r[0])]
+        assert bad == [], (table, bad[:5])
+        seen += len(rows)
+    assert seen > 0

@@ -4,10 +4,13 @@ exactly the marts (and big staging tables) a --full-refresh build of the same ex
 One small generated extract (days 1..N-1) is built; `kequn generate --append-day` adds day
 N (new snapshots, trades, transfers, events, and cancellations of day N-1's trades where
 the day has any). At this scale the generated day rarely holds a late correction, so day N
-also brings one file of late corrections to October (`*_late.csv`, later than every other
-file): a cancelled trade, a trade whose channel was corrected, and a re-delivered holdings
-row with a new market value. They must reach their old partitions (trade_date, snapshot
-date) and the past month ends of the history marts. The warehouse is then built incrementally
+also brings late corrections to October (`*_late.csv`, later than every other file), one
+of each kind the contract allows: a cancelled trade, a trade whose channel was corrected, a
+trade and a transfer moved to another day, two contradicting versions of a trade in one
+file (rejected), a re-delivered holdings row and balance with new amounts, a new client
+version and a new account version. They must reach their old partitions (trade_date,
+transfer_date, snapshot date) without leaving a stale row behind, and the past month ends
+of the history marts. The warehouse is then built incrementally
 (`kequn build` without --full-refresh: a copy of the published DB, only the new files
 landed) and, separately, from scratch with --full-refresh. Every table of the `staging` and
 `marts` schemas is compared row for row (EXCEPT ALL both ways, so duplicates count).
@@ -62,35 +65,101 @@ def _copy_extract(src: Path, dst: Path) -> None:
 
 
 LATE_UPDATED_AT = "2025-12-01 18:00:00"
+MOVED_TRADE_TIME = "2025-10-03 10:00:00"
+MOVED_TRANSFER_TIME = "2025-10-02 11:00:00"
+LATE_CLIENT_UPDATED_AT = "2025-10-20 12:00:00"
+LATE_ACCOUNT_CLOSE_DATE = "2025-10-31"
+LATE_ACCOUNT_UPDATED_AT = "2025-10-31 12:00:00"
+
+
+def _copy_csv(con: duckdb.DuckDBPyConnection, select: str, path: Path) -> None:
+    con.execute(f"copy ({select}) to '{path}' (header, delimiter ',')")
 
 
 def _add_late_corrections(raw: Path) -> dict[str, str]:
-    """Day N's late corrections of October data, as a delivery would bring them."""
+    """Day N's late corrections of October data, as a delivery would bring them, one of
+    each kind the contract allows: a cancelled trade, a trade whose channel was corrected,
+    a trade moved to another day (new trade_time, later updated_at), two contradicting
+    versions of one trade in one file (a conflict: both rejected, the old version stays),
+    a transfer moved to another day (re-sent with a new transfer_time), a re-sent holdings
+    row and a re-sent balance with new amounts, a new version of a client (back-dated
+    updated_at, new occupation) and of an account (closed in October)."""
     con = duckdb.connect()
     trades = raw / "trades" / "2025-10.parquet"
-    picked = con.execute(
+    picked = [r[0] for r in con.execute(
         f"select trade_id from read_parquet('{trades}') "
         "where lower(trim(status)) = 'filled' and trade_time like '2025-10-1%' "
         "and regexp_matches(account_id, '^A[0-9]{9}$') "
-        "qualify count(*) over (partition by trade_id) = 1 order by trade_id limit 2"
-    ).fetchall()
-    cancelled, corrected = picked[0][0], picked[1][0]
-    con.execute(
-        f"copy (select * replace ("
-        f"  case when trade_id = '{cancelled}' then 'cancelled' else status end as status,"
-        f"  case when trade_id = '{corrected}' then 'branch' else channel end as channel,"
-        f"  '{LATE_UPDATED_AT}' as updated_at)"
-        f" from read_parquet('{trades}') where trade_id in ('{cancelled}', '{corrected}'))"
-        f" to '{raw / 'trades' / '2025-12-01_late.csv'}' (header, delimiter ',')")
+        "qualify count(*) over (partition by trade_id) = 1 order by trade_id limit 4"
+    ).fetchall()]
+    cancelled, corrected, moved, conflicted = picked
+    _copy_csv(con, f"""
+        select * replace (
+            case when trade_id = '{cancelled}' then 'cancelled' else status end as status,
+            case when trade_id = '{corrected}' then 'branch' else channel end as channel,
+            case when trade_id = '{moved}' then '{MOVED_TRADE_TIME}' else trade_time end
+                as trade_time,
+            '{LATE_UPDATED_AT}' as updated_at)
+        from read_parquet('{trades}')
+        where trade_id in ('{cancelled}', '{corrected}', '{moved}', '{conflicted}')
+        union all
+        select * replace ('phone' as channel, '{LATE_UPDATED_AT}' as updated_at)
+        from read_parquet('{trades}') where trade_id = '{conflicted}'
+        """, raw / "trades" / "2025-12-01_late.csv")
+    transfers = raw / "cash_transfers" / "2025-10.parquet"
+    transfer = con.execute(
+        f"select transfer_id from read_parquet('{transfers}') "
+        "where transfer_time like '2025-10-1%' and regexp_matches(account_id, '^A[0-9]{9}$') "
+        "qualify count(*) over (partition by transfer_id) = 1 order by transfer_id limit 1"
+    ).fetchone()[0]
+    _copy_csv(con, f"select * replace ('{MOVED_TRANSFER_TIME}' as transfer_time) "
+                   f"from read_parquet('{transfers}') where transfer_id = '{transfer}'",
+              raw / "cash_transfers" / "2025-12-01_late.csv")
     holdings = raw / "holdings" / "2025-10-31.parquet"
-    con.execute(
-        f"copy (select * replace (cast(cast(market_value as decimal(18, 2)) * 2 as varchar)"
-        f"  as market_value) from read_parquet('{holdings}') "
-        f" where market_value is not null and try_cast(market_value as decimal(18, 2)) > 0 "
-        f" order by account_id, product_code limit 1)"
-        f" to '{raw / 'holdings' / '2025-12-01_late.csv'}' (header, delimiter ',')")
+    _copy_csv(con, f"""
+        select * replace (cast(cast(market_value as decimal(18, 2)) * 2 as varchar)
+            as market_value)
+        from read_parquet('{holdings}')
+        where market_value is not null and try_cast(market_value as decimal(18, 2)) > 0
+        order by account_id, product_code limit 1""",
+              raw / "holdings" / "2025-12-01_late.csv")
+    balances = raw / "balances" / "2025-10-31.parquet"
+    balance = con.execute(
+        f"select account_id from read_parquet('{balances}') "
+        "where try_cast(cash_balance as decimal(18, 2)) > 0 "
+        "and regexp_matches(account_id, '^A[0-9]{9}$') order by account_id limit 1"
+    ).fetchone()[0]
+    _copy_csv(con, f"""
+        select * replace (cast(cast(cash_balance as decimal(18, 2)) + 1000 as varchar)
+            as cash_balance)
+        from read_parquet('{balances}') where account_id = '{balance}'""",
+              raw / "balances" / "2025-12-01_late.csv")
+    clients = raw / "clients" / "2025-10.parquet"
+    client = con.execute(
+        f"select client_id from read_parquet('{clients}') "
+        "where updated_at < '2025-10-20' order by client_id limit 1").fetchone()[0]
+    _copy_csv(con, f"""
+        select * replace ('retired' as occupation, '{LATE_CLIENT_UPDATED_AT}' as updated_at)
+        from read_parquet('{clients}') where client_id = '{client}'
+        qualify row_number() over (order by updated_at desc) = 1""",
+              raw / "clients" / "2025-12-01_late.csv")
+    # an account opened in October, so the earliest date its new version can change (its
+    # open date) restates no month before October
+    accounts = raw / "accounts" / "2025-10.parquet"
+    account = con.execute(
+        f"select account_id from read_parquet('{accounts}') "
+        "where lower(trim(status)) = 'normal' and regexp_matches(account_id, '^A[0-9]{9}$') "
+        "and regexp_matches(open_date, '^2025(-10-|10|/10/)') "
+        "order by account_id limit 1").fetchone()[0]
+    _copy_csv(con, f"""
+        select * replace ('closed' as status, '{LATE_ACCOUNT_CLOSE_DATE}' as close_date,
+            '{LATE_ACCOUNT_UPDATED_AT}' as updated_at)
+        from read_parquet('{accounts}') where account_id = '{account}'""",
+              raw / "accounts" / "2025-12-01_late.csv")
     con.close()
-    return {"cancelled": cancelled, "corrected": corrected}
+    return {"cancelled": cancelled, "corrected": corrected, "moved": moved,
+            "conflicted": conflicted, "transfer": transfer, "balance": balance,
+            "client": client, "account": account}
 
 
 def _latest_run_results(db: Path) -> dict:
@@ -170,6 +239,78 @@ def test_late_corrections_reached_their_old_partitions(con, warehouses):
         "where snapshot_date = date '2025-10-31' and _batch_id = 2 and _superseded_rows = 1"
     ).fetchone()[0]
     assert holding == 1
+
+
+def test_moved_trade_left_no_stale_row_on_its_old_date(con, warehouses):
+    """A trade re-sent with another trade_time (and a later updated_at) moves: the nightly
+    build has it once, on its new date, as a full build does (issue 14)."""
+    for db in ("nightly", "full_refresh"):
+        rows = con.execute(
+            f"select trade_date, traded_at, _superseded_rows "
+            f"from {db}.staging.stg_brokerage__trades where trade_id = ?",
+            [warehouses["moved"]]).fetchall()
+        assert [(str(r[0]), str(r[1]), r[2]) for r in rows] == [
+            ("2025-10-03", MOVED_TRADE_TIME, 1)], (db, rows)
+
+
+def test_conflicting_versions_in_a_late_file_are_rejected_and_the_old_version_stays(
+        con, warehouses):
+    """Two versions of one trade with one updated_at and different values in one late file
+    contradict each other: both are rejected (conflicting_rows_in_file), the earlier
+    version stays loaded, and dq_reconciliation counts them — nightly as full."""
+    for db in ("nightly", "full_refresh"):
+        rejected = con.execute(
+            f"select reject_reason, count(*) from {db}.staging.stg_brokerage__trades_rejected "
+            "where trade_id = ? group by 1", [warehouses["conflicted"]]).fetchall()
+        assert rejected == [("conflicting_rows_in_file", 2)], (db, rejected)
+        kept = con.execute(
+            f"select updated_at < cast(? as timestamp), _superseded_rows "
+            f"from {db}.staging.stg_brokerage__trades where trade_id = ?",
+            [LATE_UPDATED_AT, warehouses["conflicted"]]).fetchall()
+        assert kept == [(True, 0)], (db, kept)
+        conflicting = con.execute(
+            f"select conflicting_rows from {db}.marts.dq_reconciliation "
+            "where table_name = 'trades'").fetchone()[0]
+        assert conflicting == 2, (db, conflicting)
+
+
+def test_moved_transfer_left_no_stale_row_on_its_old_date(con, warehouses):
+    """A transfer re-sent in a later file with another transfer_time: the later file wins
+    and the transfer sits once, on its new date."""
+    for db in ("nightly", "full_refresh"):
+        rows = con.execute(
+            f"select transfer_date, _superseded_rows "
+            f"from {db}.staging.stg_brokerage__cash_transfers where transfer_id = ?",
+            [warehouses["transfer"]]).fetchall()
+        assert [(str(r[0]), r[1]) for r in rows] == [("2025-10-02", 1)], (db, rows)
+
+
+def test_resent_balance_replaced_its_old_snapshot_row(con, warehouses):
+    """A re-sent balance of 2025-10-31 replaces the row in its old partition."""
+    rows = con.execute(
+        "select n._batch_id, n._superseded_rows, n.cash_balance = f.cash_balance "
+        "from nightly.staging.stg_brokerage__balances as n "
+        "join full_refresh.staging.stg_brokerage__balances as f using (snapshot_date, account_id) "
+        "where snapshot_date = date '2025-10-31' and account_id = ?",
+        [warehouses["balance"]]).fetchall()
+    assert rows == [(2, 1, True)], rows
+
+
+def test_new_client_and_account_versions_reached_staging_and_history(con, warehouses):
+    """A back-dated client version and an account closed in October arrive in day N: both
+    are in staging, and the history marts were restated from October (the month of the
+    earliest changed date), nightly as full."""
+    for db in ("nightly", "full_refresh"):
+        version = con.execute(
+            f"select occupation from {db}.staging.stg_brokerage__clients "
+            "where client_id = ? and updated_at = cast(? as timestamp)",
+            [warehouses["client"], LATE_CLIENT_UPDATED_AT]).fetchall()
+        assert version == [("retired",)], (db, version)
+        account = con.execute(
+            f"select status, close_date from {db}.staging.stg_brokerage__accounts "
+            "where account_id = ?", [warehouses["account"]]).fetchall()
+        assert [(r[0], str(r[1])) for r in account] == [("closed", LATE_ACCOUNT_CLOSE_DATE)], (
+            db, account)
 
 
 def test_history_marts_restated_from_the_corrected_month(con, warehouses):

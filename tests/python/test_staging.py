@@ -241,3 +241,87 @@ def test_missing_required_column_fails_landing(tmp_path):
                  env=isolated_env(tmp_path), check=False, timeout=300)
     assert proc.returncode != 0
     assert "holdings" in proc.stderr and "market_value" in proc.stderr
+
+
+def test_the_handwritten_extract_has_no_conflicting_rows(con):
+    """Its repeated keys all sit in later files or repeat identically: no conflicts."""
+    assert con.execute("select sum(conflicting_rows) from marts.dq_reconciliation"
+                       ).fetchone()[0] == 0
+
+
+# A delivery file that contradicts itself (issue 14), added to a copy of the fixture:
+# A001's 600519.SH on 2025-11-28 twice with different values (the generator's old
+# zero-quantity bug: a position and a line of zeros for one key), A003's fund twice
+# identically (a plain duplicate), and A002's 00700.HK in a *later* file with a new value
+# (a re-delivery: the later file wins).
+CONFLICT_FILE = (
+    "snapshot_date,account_id,product_code,quantity,market_value,cost_value,is_restricted\n"
+    "2025-11-28,A001,600519.SH,455300,409314.70,400000,N\n"
+    "2025-11-28,A001,600519.SH,0,0,0,N\n"
+    "2025-11-28,A003,000001.OF,5000,\"5,001.00\",5000,N\n"
+    "2025-11-28,A003,000001.OF,5000,5001,5000,N\n"
+)
+
+
+@pytest.fixture(scope="module")
+def conflict_build(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("conflicts")
+    raw = tmp / "raw"
+    shutil.copytree(EXTRACT, raw)
+    (raw / "holdings" / "holdings_2025-11-30.csv").write_text(CONFLICT_FILE, encoding="utf-8")
+    db = tmp / "w" / "kequn.duckdb"
+    kequn("build", "--raw-dir", str(raw), "--db", str(db), env=isolated_env(tmp))
+    return db
+
+
+def test_rows_contradicting_their_own_file_are_rejected_and_counted(conflict_build):
+    con = duckdb.connect(str(conflict_build), read_only=True)
+    try:
+        # 12 + 4 raw rows. A001 600519.SH 11-28: the 11-28 csv row and the 11-29 re-send
+        # stay valid (1 loaded + 1 duplicate as before), the two rows of 11-30 contradict:
+        # both rejected. A003's fund: the 11-30 pair agrees as typed (5,001.00 = 5001), so
+        # with the 11-28 row it is one loaded row and two duplicates.
+        raw, loaded, dup, rej, conflicting = con.execute(
+            "select raw_rows, loaded_rows, duplicate_rows, rejected_rows, conflicting_rows "
+            "from marts.dq_reconciliation where table_name = 'holdings'").fetchone()
+        base = EXPECTED_RECONCILIATION["holdings"]
+        assert (raw, loaded, dup, rej, conflicting) == (
+            base[0] + 4, base[1], base[2] + 2, base[3] + 2, 2)
+        rejected = con.execute(
+            "select _source_file, _row_in_file, account_id, product_code, reject_column "
+            "from staging.stg_brokerage__holdings_rejected "
+            "where reject_reason = 'conflicting_rows_in_file' order by 2").fetchall()
+        assert rejected == [("holdings/holdings_2025-11-30.csv", 1, "A001", "600519.SH",
+                             "product_code"),
+                            ("holdings/holdings_2025-11-30.csv", 2, "A001", "600519.SH",
+                             "product_code")]
+        # the position keeps the value of the last delivery that was not contradicted
+        assert con.execute(
+            "select cast(market_value_local as double), _source_file "
+            "from staging.stg_brokerage__holdings where account_id = 'A001' "
+            "and product_code = '600519.SH' and snapshot_date = date '2025-11-28'"
+        ).fetchall()[0][1].endswith("holdings_2025-11-29.parquet")
+        landed = dict(con.execute(
+            "select table_name, raw_rows from marts.dq_reconciliation").fetchall())
+    finally:
+        con.close()
+    # the build report lists the key, its file and its rows
+    report = sorted((conflict_build.parent / "builds").glob("*/report.html"))[-1]
+    page = report.read_text(encoding="utf-8")
+    assert "Rows contradicting their own file" in page
+    assert "holdings_2025-11-30.csv" in page and "account_id=A001" in page
+    # the marts gate judges their share: at the committed limit a few rows pass (16 rows are
+    # under min_rows_for_rates), over a limit of 0 for every table size the table fails
+    from kequn import gates
+
+    ok = gates.run_marts_gate(conflict_build, conflict_build.parent / "g1",
+                              gates.load_thresholds(), landed)
+    assert ok.success, [f.line() for f in ok.findings]
+    strict = gates.run_marts_gate(
+        conflict_build, conflict_build.parent / "g2",
+        gates.load_thresholds({"max_conflicting_share": 0.0, "min_rows_for_rates": 1,
+                               "max_reject_rate": 1.0, "max_orphan_rate": 1.0}), landed)
+    assert not strict.success
+    lines = [f.line() for f in strict.findings]
+    assert len(lines) == 1 and "conflicting_rows" in lines[0], lines
+    assert '"table_name": "holdings"' in lines[0], lines

@@ -1,4 +1,5 @@
--- One row per raw table per build: every raw row is loaded, a duplicate, or rejected.
+-- One row per raw table per build: every raw row is loaded, a duplicate, or rejected;
+-- conflicting_rows counts the rejects whose file contradicted itself on their key.
 {%- set tables = ['clients', 'accounts', 'products', 'fx_rates', 'holdings', 'balances',
                   'trades', 'cash_transfers', 'app_events'] %}
 {#- Loaded rows that name an unknown parent (informational: they stay loaded). -#}
@@ -43,6 +44,10 @@ staged_counts as (
             count(*) as loaded_rows,
             coalesce(sum(t._superseded_rows), 0) as duplicate_rows,
             (select count(*) from {{ t }}_rejected) as rejected_rows,
+            (
+                select count(*) from {{ t }}_rejected
+                where {{ t }}_rejected.reject_reason = 'conflicting_rows_in_file'
+            ) as conflicting_rows,
             {% if t in orphan_conditions -%}
                 coalesce(sum(case when {{ orphan_conditions[t] }} then 1 else 0 end), 0) as orphan_rows
             {%- else -%}
@@ -63,6 +68,7 @@ final as (
         cast(coalesce(staged_counts.duplicate_rows, 0) as {{ dbt.type_bigint() }}) as duplicate_rows,
         cast(coalesce(staged_counts.rejected_rows, 0) as {{ dbt.type_bigint() }}) as rejected_rows,
         cast(coalesce(staged_counts.orphan_rows, 0) as {{ dbt.type_bigint() }}) as orphan_rows,
+        cast(coalesce(staged_counts.conflicting_rows, 0) as {{ dbt.type_bigint() }}) as conflicting_rows,
         cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }}) as built_at
 
     from raw_row_counts

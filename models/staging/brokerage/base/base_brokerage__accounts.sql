@@ -45,14 +45,29 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['account_id_raw is null', 'missing_key', 'account_id'],
+] %}
+{%- set conflict_keys = ['account_id', 'updated_at'] %}
+{%- set conflict_values = [
+    'client_id',
+    'account_type',
+    'status',
+    'open_date',
+    'close_date',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
         *,
         {{ nulled_raw_values(['account_type', 'open_date', 'status', 'close_date', 'updated_at']) }}
             as nulled_raw_values,
-        {{ reject_columns([
-            ['account_id_raw is null', 'missing_key', 'account_id'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'account_id'],
         ]) }}
 
     from typed

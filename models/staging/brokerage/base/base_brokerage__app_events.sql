@@ -42,21 +42,32 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['event_date_raw is null', 'missing_key', 'event_date'],
+    ['client_id_raw is null', 'missing_key', 'client_id'],
+    ['event_type_raw is null', 'missing_key', 'event_type'],
+    ['device_raw is null', 'missing_key', 'device'],
+    ['event_date is null', 'unparseable_date', 'event_date'],
+    ['event_type is null', 'unknown_code', 'event_type'],
+    ['device is null', 'unknown_code', 'device'],
+    [is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
+    ['event_count is null', 'unparseable_number', 'event_count'],
+    ['event_count <= 0', 'non_positive_count', 'event_count'],
+] %}
+{%- set conflict_keys = ['event_date', 'client_id', 'event_type', 'device'] %}
+{%- set conflict_values = [
+    'event_count',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
         *,
-        {{ reject_columns([
-            ['event_date_raw is null', 'missing_key', 'event_date'],
-            ['client_id_raw is null', 'missing_key', 'client_id'],
-            ['event_type_raw is null', 'missing_key', 'event_type'],
-            ['device_raw is null', 'missing_key', 'device'],
-            ['event_date is null', 'unparseable_date', 'event_date'],
-            ['event_type is null', 'unknown_code', 'event_type'],
-            ['device is null', 'unknown_code', 'device'],
-            [is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
-            ['event_count is null', 'unparseable_number', 'event_count'],
-            ['event_count <= 0', 'non_positive_count', 'event_count'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
         ]) }}
 
     from typed

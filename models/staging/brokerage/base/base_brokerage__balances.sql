@@ -40,18 +40,30 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['snapshot_date_raw is null', 'missing_key', 'snapshot_date'],
+    ['account_id_raw is null', 'missing_key', 'account_id'],
+    ['snapshot_date is null', 'unparseable_date', 'snapshot_date'],
+    [is_missing_number('cash_balance_raw'), 'missing_value', 'cash_balance'],
+    ['cash_balance is null', 'unparseable_number', 'cash_balance'],
+    ['margin_debt is null', 'unparseable_number', 'margin_debt'],
+    ['margin_debt < 0', 'negative_margin_debt', 'margin_debt'],
+] %}
+{%- set conflict_keys = ['snapshot_date', 'account_id'] %}
+{%- set conflict_values = [
+    'cash_balance',
+    'margin_debt',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
         *,
-        {{ reject_columns([
-            ['snapshot_date_raw is null', 'missing_key', 'snapshot_date'],
-            ['account_id_raw is null', 'missing_key', 'account_id'],
-            ['snapshot_date is null', 'unparseable_date', 'snapshot_date'],
-            [is_missing_number('cash_balance_raw'), 'missing_value', 'cash_balance'],
-            ['cash_balance is null', 'unparseable_number', 'cash_balance'],
-            ['margin_debt is null', 'unparseable_number', 'margin_debt'],
-            ['margin_debt < 0', 'negative_margin_debt', 'margin_debt'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'account_id'],
         ]) }}
 
     from typed

@@ -41,19 +41,33 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['transfer_id_raw is null', 'missing_key', 'transfer_id'],
+    ['transfer_time_raw is null', 'missing_value', 'transfer_time'],
+    ['transferred_at is null', 'unparseable_timestamp', 'transfer_time'],
+    ['direction_raw is null', 'missing_value', 'direction'],
+    ['direction is null', 'unknown_code', 'direction'],
+    [is_missing_number('amount_raw'), 'missing_value', 'amount'],
+    ['amount is null', 'unparseable_number', 'amount'],
+    ['amount <= 0', 'non_positive_amount', 'amount'],
+] %}
+{%- set conflict_keys = ['transfer_id'] %}
+{%- set conflict_values = [
+    'account_id',
+    'direction',
+    'amount',
+    'transferred_at',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
         *,
-        {{ reject_columns([
-            ['transfer_id_raw is null', 'missing_key', 'transfer_id'],
-            ['transfer_time_raw is null', 'missing_value', 'transfer_time'],
-            ['transferred_at is null', 'unparseable_timestamp', 'transfer_time'],
-            ['direction_raw is null', 'missing_value', 'direction'],
-            ['direction is null', 'unknown_code', 'direction'],
-            [is_missing_number('amount_raw'), 'missing_value', 'amount'],
-            ['amount is null', 'unparseable_number', 'amount'],
-            ['amount <= 0', 'non_positive_amount', 'amount'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'transfer_id'],
         ]) }}
 
     from typed

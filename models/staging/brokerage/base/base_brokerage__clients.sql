@@ -127,6 +127,39 @@ derived as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['client_id_raw is null', 'missing_key', 'client_id'],
+    ['updated_at_raw is null', 'missing_key', 'updated_at'],
+    ['updated_at is null', 'unparseable_timestamp', 'updated_at'],
+] %}
+{%- set conflict_keys = ['client_id', 'updated_at'] %}
+{%- set conflict_values = [
+    'person_key',
+    'client_type',
+    'field_gender',
+    'occupation',
+    'employer_industry',
+    'employer_listed_board',
+    'education',
+    'marital_status',
+    'risk_level',
+    'open_channel',
+    'status',
+    'employer_name',
+    'job_title',
+    'branch_id',
+    'city',
+    'children_count',
+    'youngest_child_birth_year',
+    'field_birth_date',
+    'risk_assessed_date',
+    'open_date',
+    'close_date',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('derived', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
@@ -143,10 +176,8 @@ checked as (
             'youngest_child_birth_year', 'risk_level', 'risk_assessed_date', 'open_date',
             'open_channel', 'status', 'close_date',
         ]) }} as nulled_raw_values,
-        {{ reject_columns([
-            ['client_id_raw is null', 'missing_key', 'client_id'],
-            ['updated_at_raw is null', 'missing_key', 'updated_at'],
-            ['updated_at is null', 'unparseable_timestamp', 'updated_at'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('derived', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
         ]) }}
 
     from derived

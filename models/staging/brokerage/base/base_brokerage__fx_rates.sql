@@ -35,18 +35,29 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['rate_date_raw is null', 'missing_key', 'rate_date'],
+    ['currency_raw is null', 'missing_key', 'currency'],
+    ['rate_date is null', 'unparseable_date', 'rate_date'],
+    ['currency is null', 'unknown_code', 'currency'],
+    [is_missing_number('cny_per_unit_raw'), 'missing_value', 'cny_per_unit'],
+    ['cny_per_unit is null', 'unparseable_number', 'cny_per_unit'],
+    ['cny_per_unit <= 0', 'non_positive_rate', 'cny_per_unit'],
+] %}
+{%- set conflict_keys = ['rate_date', 'currency'] %}
+{%- set conflict_values = [
+    'cny_per_unit',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
         *,
-        {{ reject_columns([
-            ['rate_date_raw is null', 'missing_key', 'rate_date'],
-            ['currency_raw is null', 'missing_key', 'currency'],
-            ['rate_date is null', 'unparseable_date', 'rate_date'],
-            ['currency is null', 'unknown_code', 'currency'],
-            [is_missing_number('cny_per_unit_raw'), 'missing_value', 'cny_per_unit'],
-            ['cny_per_unit is null', 'unparseable_number', 'cny_per_unit'],
-            ['cny_per_unit <= 0', 'non_positive_rate', 'cny_per_unit'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'currency'],
         ]) }}
 
     from typed

@@ -48,6 +48,22 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['product_code_raw is null', 'missing_key', 'product_code'],
+] %}
+{%- set conflict_keys = ['product_code'] %}
+{%- set conflict_values = [
+    'product_name',
+    'product_type',
+    'board',
+    'risk_rating',
+    'issuer_industry',
+    'currency',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
@@ -55,8 +71,8 @@ checked as (
         {{ dbt.safe_cast('substr(risk_rating, 2, 1)', dbt.type_int()) }} as risk_rating_rank,
         {{ nulled_raw_values(['product_type', 'board', 'risk_rating', 'issuer_industry', 'currency']) }}
             as nulled_raw_values,
-        {{ reject_columns([
-            ['product_code_raw is null', 'missing_key', 'product_code'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'product_code'],
         ]) }}
 
     from typed

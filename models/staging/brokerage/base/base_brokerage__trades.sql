@@ -55,33 +55,53 @@ typed as (
 
 ),
 
+-- reject rules: the first a row breaks decides; then conflicts within its file
+{%- set reject_rules = [
+    ['trade_id_raw is null', 'missing_key', 'trade_id'],
+    ['status_raw is null', 'missing_value', 'status'],
+    ['status is null', 'unknown_code', 'status'],
+    ['trade_time_raw is null', 'missing_value', 'trade_time'],
+    ['traded_at is null', 'unparseable_timestamp', 'trade_time'],
+    ['updated_at_raw is not null and updated_at is null', 'unparseable_timestamp', 'updated_at'],
+    ['side_raw is null', 'missing_value', 'side'],
+    ['side is null', 'unknown_code', 'side'],
+    ['channel_raw is not null and channel is null', 'unknown_code', 'channel'],
+    [is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
+    ['quantity is null', 'unparseable_number', 'quantity'],
+    [is_missing_number('price_raw'), 'missing_value', 'price'],
+    ['price is null', 'unparseable_number', 'price'],
+    [is_missing_number('amount_raw'), 'missing_value', 'amount'],
+    ['amount_local is null', 'unparseable_number', 'amount'],
+    ['not ' ~ is_missing_number('fee_raw') ~ ' and fee_local is null', 'unparseable_number', 'fee'],
+    ['quantity < 0', 'negative_quantity', 'quantity'],
+    ['price < 0', 'negative_price', 'price'],
+    ['amount_local < 0', 'negative_amount', 'amount'],
+    ["status = 'filled' and price = 0", 'zero_price', 'price'],
+    ["status = 'filled' and side in ('buy', 'sell') and abs(amount_local - quantity * price) > "
+        ~ var('trade_amount_tolerance') ~ " * quantity * price", 'amount_mismatch', 'amount'],
+] %}
+{%- set conflict_keys = ['trade_id', 'updated_at'] %}
+{%- set conflict_values = [
+    'account_id',
+    'product_code',
+    'traded_at',
+    'side',
+    'quantity',
+    'price',
+    'amount_local',
+    'fee_local',
+    'channel',
+    'status',
+] %}
+
+{{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
+
 checked as (
 
     select
         *,
-        {{ reject_columns([
-            ['trade_id_raw is null', 'missing_key', 'trade_id'],
-            ['status_raw is null', 'missing_value', 'status'],
-            ['status is null', 'unknown_code', 'status'],
-            ['trade_time_raw is null', 'missing_value', 'trade_time'],
-            ['traded_at is null', 'unparseable_timestamp', 'trade_time'],
-            ['updated_at_raw is not null and updated_at is null', 'unparseable_timestamp', 'updated_at'],
-            ['side_raw is null', 'missing_value', 'side'],
-            ['side is null', 'unknown_code', 'side'],
-            ['channel_raw is not null and channel is null', 'unknown_code', 'channel'],
-            [is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
-            ['quantity is null', 'unparseable_number', 'quantity'],
-            [is_missing_number('price_raw'), 'missing_value', 'price'],
-            ['price is null', 'unparseable_number', 'price'],
-            [is_missing_number('amount_raw'), 'missing_value', 'amount'],
-            ['amount_local is null', 'unparseable_number', 'amount'],
-            ['not ' ~ is_missing_number('fee_raw') ~ ' and fee_local is null', 'unparseable_number', 'fee'],
-            ['quantity < 0', 'negative_quantity', 'quantity'],
-            ['price < 0', 'negative_price', 'price'],
-            ['amount_local < 0', 'negative_amount', 'amount'],
-            ["status = 'filled' and price = 0", 'zero_price', 'price'],
-            ["status = 'filled' and side in ('buy', 'sell') and abs(amount_local - quantity * price) > "
-                ~ var('trade_amount_tolerance') ~ " * quantity * price", 'amount_mismatch', 'amount'],
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'trade_id'],
         ]) }}
 
     from typed
