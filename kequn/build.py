@@ -148,7 +148,10 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     def step(name: str, seconds: float, status: str, detail: str = "") -> None:
         run["steps"].append({"name": name, "seconds": round(seconds, 2), "status": status,
                              "detail": detail})
-        out.stage(name, status, detail.splitlines()[0] if detail else "", seconds)
+        # the stage line names the first thing that went wrong; the rest follows in full
+        first = next((x.strip() for x in detail.splitlines() if x.strip()
+                      and not x.endswith(":")), "")
+        out.stage(name, status, first, seconds)
 
     exit_code = 0
     try:
@@ -350,7 +353,8 @@ def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
     state = ("unchanged" if p.published_db.exists() else "not created (no previous build)")
     out.problem(f"published warehouse {p.published_db}: {state}")
     out.problem(f"failed build kept for inspection: {p.build_dir}")
-    out.problem(f"dbt's complete log: {p.build_dir / 'logs' / 'dbt.log'}")
+    if (p.build_dir / "logs" / "dbt.log").exists():
+        out.problem(f"dbt's complete log: {p.build_dir / 'logs' / 'dbt.log'}")
     out.problem(f"report: {p.report}")
     publish.cleanup(p.home, keep_published=getattr(args, "keep_builds", 3))
     return exit_code or EXIT_FAILED
