@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kequn import PROJECT_DIR
+from kequn.console import use_colour
 
 
 class DbtError(RuntimeError):
@@ -43,7 +44,7 @@ def run_dbt(args: Sequence[str], *, target_path: Path | None = None,
     `log_path`: where dbt writes its complete log (dbt.log, debug level). `callbacks` receive
     every dbt event (EventMsg), whatever the log levels. `echo=False` silences dbt's own
     lines on stdout (a callback then reports progress and problems). dbt colours its lines
-    only when stdout is a terminal.
+    only when stdout is a terminal (and NO_COLOR is unset).
     """
     from dbt.cli.main import dbtRunner
 
@@ -54,7 +55,7 @@ def run_dbt(args: Sequence[str], *, target_path: Path | None = None,
         full += ["--log-path", str(log_path), "--log-level-file", "debug"]
     if not echo:
         full += ["--log-level", "none"]
-    full.append("--use-colors" if sys.stdout.isatty() else "--no-use-colors")
+    full.append("--use-colors" if use_colour(sys.stdout) else "--no-use-colors")
     result = dbtRunner(callbacks=list(callbacks)).invoke(full)
     if not result.success:
         failed = []
