@@ -5,29 +5,40 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
+SETUP_LOG := $(VENV)/setup.log
 DEMO_SCALE ?= 0.02
 DEMO_RAW := warehouse/demo-raw
+DEMO_DB := warehouse/kequn.duckdb
 export DO_NOT_TRACK := 1
 
 .PHONY: setup demo test lint unit e2e clean
 
-# Idempotent: reinstalls only when requirements.txt or pyproject.toml change (~1 min once,
-# well under a second after that).
+# Idempotent and silent when there is nothing to do: reinstalls only when requirements.txt
+# or pyproject.toml change (~1 min once). requirements.txt includes duckdb-cli (the DuckDB
+# 1.5 CLI as .venv/bin/duckdb; it has no Python dependencies, so it cannot replace the
+# duckdb 2.0.1 module): `pip check` proves the pins still agree.
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	@echo "setting up $(VENV) from requirements.txt (about a minute, once; log in $(SETUP_LOG))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@( $(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip \
+	  && $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt \
+	  && $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . \
+	  && $(BIN)/python -m pip check --disable-pip-version-check ) > $(SETUP_LOG) 2>&1 \
+	  || { cat $(SETUP_LOG); echo "make setup failed (log above, also in $(SETUP_LOG))"; exit 1; }
+	@touch $(STAMP)
 
-# Generate a small extract, build the warehouse from it through every gate, summarise it.
+# Generate a small extract, build the warehouse from it through every gate (a fresh build,
+# so the demo is the same every time), summarise it. Ends with the warehouse and report paths.
 demo: setup
-	rm -rf $(DEMO_RAW) $(DEMO_RAW).truth
-	$(BIN)/kequn generate --scale $(DEMO_SCALE) --out $(DEMO_RAW)
-	$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db warehouse/kequn.duckdb
-	$(BIN)/kequn summary --db warehouse/kequn.duckdb
+	@rm -rf $(DEMO_RAW) $(DEMO_RAW).truth
+	@echo "== kequn generate --scale $(DEMO_SCALE) --out $(DEMO_RAW)"
+	@$(BIN)/kequn generate --scale $(DEMO_SCALE) --out $(DEMO_RAW) --no-progress
+	@echo "== kequn build --raw-dir $(DEMO_RAW) --db $(DEMO_DB) --full-refresh"
+	@$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db $(DEMO_DB) --full-refresh
+	@echo "== kequn summary --db $(DEMO_DB)"
+	@$(BIN)/kequn summary --db $(DEMO_DB)
 
 # sqlfluff's dbt templater opens the profile's DuckDB file: give it its own, so linting
 # never waits on (or locks) the published warehouse.

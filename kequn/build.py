@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kequn import gates, publish, report
+from kequn.console import QUIET, VERBOSE, Console
 from kequn.dbt import DbtError, dbt_env, run_dbt
 from kequn.landing import LandingError, RawDirError, check_extract, land
 from kequn.state import state_dir
@@ -146,6 +147,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def _run_build(args: argparse.Namespace, db: Path) -> int:
+    out = Console.for_args(args)
     run_id = publish.new_run_id()
     p = publish.paths_for(db, run_id)
     full_refresh = bool(args.full_refresh)
@@ -154,9 +156,9 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     rebuild_all = (not full_refresh and db.exists()
                    and not (p.published_landing / publish.MANIFEST).exists())
     if rebuild_all:
-        print(f"kequn build: {p.published_landing / publish.MANIFEST} is missing, so what "
-              f"{db.name} was built from is unknown; rebuilding from every file "
-              "(--full-refresh)", flush=True)
+        out.line(f"kequn build: {p.published_landing / publish.MANIFEST} is missing, so what "
+                 f"{db.name} was built from is unknown; rebuilding from every file "
+                 "(--full-refresh)")
         full_refresh = True
     overrides = {"max_reject_rate": getattr(args, "max_reject_rate", None)}
     run: dict[str, Any] = {
@@ -170,24 +172,28 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     def step(name: str, seconds: float, status: str, detail: str = "") -> None:
         run["steps"].append({"name": name, "seconds": round(seconds, 2), "status": status,
                              "detail": detail})
+        # the stage line names the first thing that went wrong; the rest follows in full
+        first = next((x.strip() for x in detail.splitlines() if x.strip()
+                      and not x.endswith(":")), "")
+        out.stage(name, status, first, seconds)
 
     exit_code = 0
     try:
         t = time.perf_counter()
+        out.line(f"kequn build {run_id}: building in {p.build_dir}")
+        fresh = full_refresh or not p.published_db.exists()
         publish.prepare(p, full_refresh=full_refresh)
         step("prepare", time.perf_counter() - t, "ok",
-             "fresh database" if full_refresh or not p.build_db.exists()
-             else "copy of the published warehouse")
-        print(f"kequn build {run_id}: building in {p.build_dir}", flush=True)
+             "fresh database" if fresh else "copy of the published warehouse")
 
         t = time.perf_counter()
         try:
-            landing = land(args.raw_dir, p.build_landing)
+            landing = land(args.raw_dir, p.build_landing, progress=out.level >= VERBOSE)
         except LandingError as exc:
             step("land", time.perf_counter() - t, "failed", str(exc))
             raise BuildFailed("land", f"the extract breaks the contract: {exc}",
                               EXIT_CONTRACT) from exc
-        print("\n".join(landing.lines()), flush=True)
+        out.line("\n".join(landing.lines()), verbose_only=True)
         run["landing"] = {name: {"files": tl.files_total, "new_files": tl.files_new,
                                  "rows": tl.rows_total, "new_rows": tl.rows_new,
                                  "extra_columns": sorted({c for cs in tl.extra_columns.values()
@@ -196,7 +202,15 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         run["not_read"] = [{"file": f, "reason": r} for f, r in landing.not_read()]
         run["encodings"] = [{"file": f, "encoding": e} for tl in landing.tables.values()
                             for f, e in sorted(tl.encodings.items())]
-        step("land", time.perf_counter() - t, "ok", f"{landing.rows_new:,} new rows")
+        step("land", time.perf_counter() - t, "ok", _landing_line(landing))
+        extra = sorted(f"{n}.{c}" for n, tl in landing.tables.items()
+                       for c in {c for cs in tl.extra_columns.values() for c in cs})
+        if extra:
+            out.line(f"{'':21}extra columns ignored: {', '.join(extra)}")
+        for f, r in landing.not_read():
+            out.line(f"{'':21}not read: {f} ({r})")
+        for item in run["encodings"]:
+            out.line(f"{'':21}read as {item['encoding']}: {item['file']}")
 
         thresholds = gates.load_thresholds(overrides)
         run["thresholds"] = thresholds
@@ -209,10 +223,10 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
             new_batch=landing.batch_id if incremental else None,
             rows_before={n: t.rows_total - t.rows_new for n, t in landing.tables.items()})
         run["gates"]["raw"] = _gate_doc(raw)
-        print("\n".join(raw.lines()), flush=True)
         step("raw gate", time.perf_counter() - t, "ok" if raw.success else "failed",
-             f"{raw.evaluated} expectations on "
+             f"{_gate_line(raw)} on "
              + (f"landing batch {landing.batch_id}" if incremental else "every landed row"))
+        _print_findings(out, raw)
         if not raw.success:
             raise BuildFailed("raw gate", "the extract breaks the raw contract (dbt not run):\n"
                               + "\n".join(f"  - {f.line()}" for f in raw.findings[:20]),
@@ -225,18 +239,23 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         if full_refresh:
             dbt_args.append("--full-refresh")
         write_status_step(p, "dbt build")
+        progress = out.dbt_progress()
         try:
             with dbt_env(p.build_db, p.build_landing):
-                run_dbt(dbt_args, target_path=p.target)
+                run_dbt(dbt_args, target_path=p.target, log_path=p.build_dir / "logs",
+                        callbacks=[progress] if progress else [], echo=out.level >= VERBOSE)
         except DbtError as exc:
+            if progress:
+                progress.close()
             _release_dbt_database()
             run["dbt"] = _dbt_results(p.target)
             step("dbt build", time.perf_counter() - t, "failed", str(exc)[:2000])
             raise BuildFailed("dbt build", str(exc)) from exc
+        if progress:
+            progress.close()
         _release_dbt_database()
         run["dbt"] = _dbt_results(p.target)
-        step("dbt build", time.perf_counter() - t, "ok", _dbt_summary(run["dbt"]))
-        print(f"dbt build passed: {_dbt_summary(run['dbt'])}", flush=True)
+        step("dbt build", time.perf_counter() - t, "ok", _dbt_line(run["dbt"]))
 
         t = time.perf_counter()
         write_status_step(p, "marts gate")
@@ -247,9 +266,9 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         run["reconciliation"] = gates.read_reconciliation(p.build_db)
         run["rejects"] = _reject_counts(p.build_db)
         run["conflicts"] = report.conflicting_rows(p.build_db)
-        print("\n".join(marts.lines()), flush=True)
         step("marts gate", time.perf_counter() - t, "ok" if marts.success else "failed",
-             f"{marts.evaluated} expectations")
+             _gate_line(marts))
+        _print_findings(out, marts)
         if not marts.success:
             raise BuildFailed("marts gate", "the built marts break the output contract:\n"
                               + "\n".join(f"  - {f.line()}" for f in marts.findings[:20]))
@@ -302,11 +321,39 @@ def _gate_doc(g: gates.GateResult) -> dict[str, Any]:
     }
 
 
-def _dbt_summary(d: dict[str, Any]) -> str:
-    parts = []
-    for kind, counts in sorted(d.get("counts", {}).items()):
-        parts.append(f"{kind}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    return "; ".join(parts) or "no run_results.json"
+def _landing_line(landing: Any) -> str:
+    tables = landing.tables.values()
+    files = sum(t.files_new for t in tables)
+    if not files:
+        return f"no new files in {landing.raw_dir}"
+    return (f"batch {landing.batch_id}: {files:,} new files, {landing.rows_new:,} new rows "
+            f"in {sum(1 for t in tables if t.files_new)} tables")
+
+
+def _gate_line(g: gates.GateResult) -> str:
+    return f"{g.evaluated - len(g.findings)}/{g.evaluated} expectations met"
+
+
+def _print_findings(out: Console, g: gates.GateResult) -> None:
+    """A gate's failures, in full (at most 30, the rest in the report), on stderr."""
+    for line in g.lines()[1:]:
+        out.problem(line)
+
+
+_DBT_KINDS = {"model": "models", "seed": "seeds", "test": "tests", "unit_test": "unit tests",
+              "snapshot": "snapshots"}
+
+
+def _dbt_line(d: dict[str, Any]) -> str:
+    """`55 models, 15 seeds, 358 tests, 28 unit tests passed (2 warnings)`."""
+    counts = d.get("counts", {})
+    if not counts:
+        return "no run_results.json"
+    order = [*_DBT_KINDS, *sorted(set(counts) - set(_DBT_KINDS))]
+    done = ", ".join(f"{sum(counts[k].values())} {_DBT_KINDS.get(k, k)}"
+                     for k in order if k in counts)
+    warned = sum(c.get("warn", 0) for c in counts.values())
+    return f"{done} passed" + (f" ({warned} warnings)" if warned else "")
 
 
 def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
@@ -322,19 +369,25 @@ def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
     if p.build_dir.exists():
         publish.write_status(p, run["status"], exit_code=exit_code,
                              failed_step=run.get("failed_step"))
-    timings = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in run["steps"])
+    out = Console.for_args(args)
     if run["status"] == "published":
         removed = publish.cleanup(p.state, keep_published=getattr(args, "keep_builds", 3))
-        print(f"published {p.published_db} in {run['seconds']:.1f}s ({timings})")
-        print(f"report: {p.report}")
+        if out.level > QUIET:
+            out.result(f"published {p.published_db} in {run['seconds']:.1f}s")
+            out.result(f"report: {p.report}")
+        else:
+            out.result(f"kequn build: published {p.published_db} in {run['seconds']:.1f}s; "
+                       f"report {p.report}")
         if removed:
-            print(f"removed {len(removed)} old build folder(s)")
+            out.line(f"removed {len(removed)} old build folder(s)", verbose_only=True)
         return 0
-    print(f"kequn build FAILED at {run.get('failed_step')}: {run.get('error')}", file=sys.stderr)
+    out.problem(f"kequn build FAILED at {run.get('failed_step')}: {run.get('error')}")
     state = ("unchanged" if p.published_db.exists() else "not created (no previous build)")
-    print(f"published warehouse {p.published_db}: {state}", file=sys.stderr)
-    print(f"failed build kept for inspection: {p.build_dir}", file=sys.stderr)
-    print(f"report: {p.report}", file=sys.stderr)
+    out.problem(f"published warehouse {p.published_db}: {state}")
+    out.problem(f"failed build kept for inspection: {p.build_dir}")
+    if (p.build_dir / "logs" / "dbt.log").exists():
+        out.problem(f"dbt's complete log: {p.build_dir / 'logs' / 'dbt.log'}")
+    out.problem(f"report: {p.report}")
     publish.cleanup(p.state, keep_published=getattr(args, "keep_builds", 3))
     return exit_code or EXIT_FAILED
 

@@ -1,4 +1,9 @@
-"""The one command-line entry point: `kequn generate | land | build | bench`."""
+"""kequn (客群): client segmentation for a securities brokerage.
+
+The one command-line entry point. Each subcommand is its own block in `_parser()` and
+`main()`; every option says what it does and its default (tests/python/test_cli.py walks
+the parser and fails on an option that does not).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+
+from kequn import __version__
+
+DEFAULT_DB = Path("warehouse/kequn.duckdb")
 
 
 def _date(text: str) -> date:
@@ -15,46 +24,89 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kequn", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand with a one-line summary (in `kequn --help`) and a description."""
+    return sub.add_parser(name, help=summary, description=f"{summary}.\n\n{description}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    g = sub.add_parser("generate", help="write a synthetic extract that follows the raw contract")
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kequn", description=__doc__.split("\n\n")[0],
+        epilog="Start with `make demo`; `kequn COMMAND --help` describes each command. "
+               "Documents: README.md, docs/raw_extracts.md, docs/segmentation.md.")
+    p.add_argument("--version", action="version", version=f"kequn {__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = _command(sub, "generate", "write a synthetic extract that follows the raw contract",
+                 "Writes <out>/<table>/ CSV and Parquet files (docs/raw_extracts.md) with "
+                 "planted dirt, and the\nground truth of what was planted beside it.")
     g.add_argument("--scale", type=float, default=0.01, help="1 = 100,000 clients (default 0.01)")
-    g.add_argument("--out", type=Path, required=True, help="extract directory to write")
-    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--out", type=Path, required=True,
+                   help="extract directory to write (required)")
+    g.add_argument("--seed", type=int, default=42,
+                   help="random seed: the same seed writes the same extract (default 42)")
     g.add_argument("--ref-date", type=_date, default=None,
                    help="last day of history (default 2025-11-28; never 'today')")
     g.add_argument("--truth", type=Path, default=None,
                    help="ground-truth folder (default: <out>.truth beside the extract)")
     g.add_argument("--append-day", action="store_true",
-                   help="add the next day's delivery files to an existing extract")
-    g.add_argument("--no-progress", action="store_true")
+                   help="add the next day's delivery files to an existing extract "
+                        "(default: write a new extract)")
+    g.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (default: show them)")
 
-    b = sub.add_parser("build", help="land an extract and build the warehouse from it")
-    b.add_argument("--raw-dir", type=Path, required=True, help="extract directory (contract)")
+    b = _command(sub, "build", "land an extract and build the warehouse from it",
+                 "Lands new raw files, runs the raw gate, dbt build (every dbt test), the "
+                 "marts gate, and\npublishes --db atomically only when all passed. Prints a "
+                 "line per stage; each build's\nfolder keeps dbt's complete log, the GX "
+                 "results and report.html.")
+    b.add_argument("--raw-dir", type=Path, required=True,
+                   help="extract directory following docs/raw_extracts.md (required)")
     b.add_argument("--as-of", type=_date, default=None,
                    help="as-of date (default: latest snapshot date in the data)")
-    b.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
-                   help="published DuckDB file (default warehouse/kequn.duckdb)")
+    b.add_argument("--db", type=Path, default=DEFAULT_DB,
+                   help=f"published DuckDB file (default {DEFAULT_DB})")
     b.add_argument("--full-refresh", action="store_true",
-                   help="re-land every file and rebuild incremental models from scratch")
+                   help="re-land every file and rebuild incremental models from scratch "
+                        "(default: a nightly build of what is new)")
     b.add_argument("--max-reject-rate", type=float, default=None,
                    help="largest share of a raw table's rows that may be rejected "
                         "(default: expectations/thresholds.yml)")
     b.add_argument("--keep-builds", type=int, default=3,
                    help="published build folders to keep under <db dir>/builds (default 3)")
+    noise = b.add_mutually_exclusive_group()
+    noise.add_argument("--verbose", action="store_true",
+                       help="also print dbt's own line per node (default: one line per "
+                            "stage and a progress bar)")
+    noise.add_argument("--quiet", action="store_true",
+                       help="print only the result, failures on stderr, for cron "
+                            "(default: one line per stage)")
 
-    la = sub.add_parser("land", help="land new raw files only (then run dbt yourself)")
-    la.add_argument("--raw-dir", type=Path, required=True)
-    la.add_argument("--landing-dir", type=Path, default=Path("warehouse/landing"))
+    la = _command(sub, "land", "land new raw files only (then run dbt yourself)",
+                  "Copies each new delivered file once, as text-only Parquet, into the "
+                  "landing folder, checking\nits columns against the contract. "
+                  "`kequn build` does this itself.")
+    la.add_argument("--raw-dir", type=Path, required=True,
+                    help="extract directory following docs/raw_extracts.md (required)")
+    la.add_argument("--landing-dir", type=Path, default=Path("warehouse/kequn.state/landing"),
+                    help="landing folder to append to (default warehouse/kequn.state/landing, the default warehouse's)")
 
-    s = sub.add_parser("summary", help="print what the published warehouse says")
-    s.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"))
+    s = _command(sub, "summary", "print what the published warehouse says, for the business",
+                 "Clients, assets and high-net-worth clients per primary group, churn risk by "
+                 "group, lifecycle\nstage by acquisition channel and asset tiers, with the "
+                 "Chinese names from seeds/rules/.")
+    s.add_argument("--db", type=Path, default=DEFAULT_DB,
+                   help=f"published DuckDB file (default {DEFAULT_DB})")
+    s.add_argument("--lang", choices=["zh", "en"], default="zh",
+                   help="zh: Chinese names and headers first; en: codes and English "
+                        "headers first (default zh)")
 
-    bn = sub.add_parser("bench", help="time and size the pipeline against the least work "
-                        "any pipeline must do (see BENCHMARKS.md)")
-    bn.add_argument("--scale", type=float, required=True, help="1 = 100,000 clients")
+    bn = _command(sub, "bench", "time and size the pipeline against the least work "
+                  "any pipeline must do", "Figures, method and plots: BENCHMARKS.md.")
+    bn.add_argument("--scale", type=float, required=True,
+                    help="1 = 100,000 clients (required)")
     bn.add_argument("--raw-dir", type=Path, default=None,
                     help="extract to reuse if it holds this scale, else to generate "
                          "(default <work>/raw)")

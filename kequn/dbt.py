@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from kequn import PROJECT_DIR
+from kequn.console import use_colour
 
 
 class DbtError(RuntimeError):
@@ -33,14 +36,27 @@ def dbt_env(db: Path, landing_dir: Path):
                 os.environ[k] = v
 
 
-def run_dbt(args: Sequence[str], *, target_path: Path | None = None):
-    """Invoke one dbt command in-process and return its dbtRunnerResult; raise on failure."""
+def run_dbt(args: Sequence[str], *, target_path: Path | None = None,
+            log_path: Path | None = None, callbacks: Sequence[Callable[[Any], None]] = (),
+            echo: bool = True):
+    """Invoke one dbt command in-process and return its dbtRunnerResult; raise on failure.
+
+    `log_path`: where dbt writes its complete log (dbt.log, debug level). `callbacks` receive
+    every dbt event (EventMsg), whatever the log levels. `echo=False` silences dbt's own
+    lines on stdout (a callback then reports progress and problems). dbt colours its lines
+    only when stdout is a terminal (and NO_COLOR is unset).
+    """
     from dbt.cli.main import dbtRunner
 
     full = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     if target_path is not None:
         full += ["--target-path", str(target_path)]
-    result = dbtRunner().invoke(full)
+    if log_path is not None:
+        full += ["--log-path", str(log_path), "--log-level-file", "debug"]
+    if not echo:
+        full += ["--log-level", "none"]
+    full.append("--use-colors" if use_colour(sys.stdout) else "--no-use-colors")
+    result = dbtRunner(callbacks=list(callbacks)).invoke(full)
     if not result.success:
         failed = []
         res = getattr(result, "result", None)

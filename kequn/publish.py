@@ -39,6 +39,11 @@ from kequn.state import state_dir
 
 STATUS_FILE = "status.json"
 MANIFEST = "_manifest.json"
+# Storage format of every warehouse file we create: the newest that DuckDB 1.5 (the PyPI
+# `duckdb` CLI, BI tools embedding DuckDB 1.x) can open. DuckDB keeps a file's format when
+# it reopens, writes and checkpoints it, so copies and published files keep it too.
+# profiles.yml sets the same for files dbt creates itself (`dbt build` by hand).
+STORAGE_VERSION = "v1.5.0"
 
 
 class PublishError(RuntimeError):
@@ -111,6 +116,7 @@ def prepare(p: BuildPaths, *, full_refresh: bool) -> None:
     write_status(p, "running")
     p.build_landing.mkdir()
     if full_refresh:
+        create_database(p.build_db)
         return
     if p.published_landing.is_dir():
         _link_tree(p.published_landing, p.build_landing)
@@ -123,6 +129,18 @@ def prepare(p: BuildPaths, *, full_refresh: bool) -> None:
         tmp = p.build_db.with_name(p.build_db.name + ".copying")
         shutil.copyfile(p.published_db, tmp)
         os.replace(tmp, p.build_db)
+    else:
+        create_database(p.build_db)
+
+
+def create_database(path: Path) -> None:
+    """An empty DuckDB file in STORAGE_VERSION (dbt would create one in DuckDB's newest)."""
+    quoted = str(path).replace("'", "''")
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{quoted}' as fresh (storage_version '{STORAGE_VERSION}')")
+    finally:
+        con.close()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,7 +1,7 @@
 """Synthetic raw extracts (the contract's format) with a ground truth beside them.
 
 `kequn generate --scale S --out DIR [--seed N] [--ref-date D]` writes DIR/<table>/ files that
-follow ../shared/contracts/raw_extracts.md, and DIR.truth/ (or --truth) beside it.
+follow docs/raw_extracts.md, and DIR.truth/ (or --truth) beside it.
 
 Extract layout (reference date R, default 2025-11-28; a weekend R moves back to Friday):
 - history (the 24 months before R's month) as Parquet: `<table>/YYYY-MM.parquet` for

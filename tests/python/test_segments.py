@@ -1,6 +1,6 @@
 """End-to-end checks of the segmentation marts on the hand-written segments fixture.
 
-Every expected value below was written by hand from ../shared/specs/segmentation.md and the
+Every expected value below was written by hand from docs/segmentation.md and the
 fixture's design (tests/fixtures/segments_extract/README.md), never copied from output. The
 as-of date is the fixture's latest snapshot, 2025-11-28.
 """

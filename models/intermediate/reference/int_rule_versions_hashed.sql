@@ -2,6 +2,7 @@
 -- row says which rule set produced it. Editing any CSV in seeds/rules changes it.
 -- A new rule seed must be added to this list (test rule_version_covers_every_rule_seed).
 {%- set rule_seeds = [
+    ref('rule_acquisition_channels'),
     ref('rule_age_bands'),
     ref('rule_asset_tiers'),
     ref('rule_churn_levels'),

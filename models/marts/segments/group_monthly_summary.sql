@@ -1,6 +1,6 @@
--- One row per month end (and the current as-of date) per group: members, their assets,
--- how many are active, zombie or at churn risk, and how many joined or left the group
--- since the previous month end (migration).
+-- One row per month end (and the current as-of date, is_month_end = false) per group:
+-- members, their assets, how many are active, zombie or at churn risk, and how many joined
+-- or left the group since the previous month end (migration).
 with
 
 as_of_dates as (
@@ -31,6 +31,7 @@ periods as (
 
     select
         as_of_dates.as_of_date as month_end,
+        as_of_dates.is_month_end,
         as_of_dates.previous_as_of_date as previous_month_end,
         group_catalogue.group_code
     from as_of_dates
@@ -109,6 +110,7 @@ final as (
 
     select
         cast(periods.month_end as date) as month_end,
+        cast(periods.is_month_end as boolean) as is_month_end,
         cast(periods.group_code as {{ dbt.type_string() }}) as group_code,
         cast(coalesce(members.clients, 0) as bigint) as clients,
         cast(coalesce(members.total_assets, 0) as decimal(20, 2)) as total_assets,

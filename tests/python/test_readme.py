@@ -1,0 +1,73 @@
+"""Every command in README.md's shell blocks works as written, in README order.
+
+The blocks are read from README.md itself, so a changed README is what is tested. They run
+in a scratch copy of the repository's top level (its own `warehouse/`, the real `.venv`
+linked in), so the test never touches the developer's warehouse. `make demo` builds the
+small extract every later command reads; its output must stay under 80 lines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kequn import PROJECT_DIR
+
+README = PROJECT_DIR / "README.md"
+# Commands the test cannot run inside itself, each with the reason.
+NOT_RUN = {"make test": "it is this test suite (it would run itself)"}
+DEMO_MAX_LINES = 80
+
+
+def readme_commands(text: str) -> list[str]:
+    """The commands of every ```bash / ```sh / ```shell block, comments stripped."""
+    commands = []
+    for block in re.findall(r"^```(?:bash|sh|shell)\n(.*?)^```", text, re.M | re.S):
+        for line in block.splitlines():
+            command = re.sub(r"\s+#\s.*$", "", line).strip()
+            if command and not command.startswith("#"):
+                commands.append(command)
+    return commands
+
+
+def test_readme_has_the_commands_a_newcomer_runs():
+    commands = readme_commands(README.read_text(encoding="utf-8"))
+    assert "make demo" in commands
+    assert any(c.startswith(".venv/bin/duckdb -readonly warehouse/kequn.duckdb") for c in commands)
+
+
+@pytest.fixture
+def scratch_repo(tmp_path: Path) -> Path:
+    """The files `make` and the commands read from the current directory, and the .venv."""
+    for name in ("Makefile", "requirements.txt", "pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT_DIR / name, tmp_path / name)   # keeps mtimes: setup stays done
+    (tmp_path / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_as_written(scratch_repo: Path):
+    env = {**os.environ, "DO_NOT_TRACK": "1", "NO_COLOR": "1"}
+    env.setdefault("KEQUN_MEMORY_LIMIT", "3GB")
+    ran = []
+    for command in readme_commands(README.read_text(encoding="utf-8")):
+        if command in NOT_RUN:
+            continue
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=scratch_repo,
+                              env=env, capture_output=True, text=True, timeout=1500)
+        assert proc.returncode == 0, (f"README command failed ({proc.returncode}): {command}\n"
+                                      f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        ran.append(command)
+        if command == "make demo":
+            lines = (proc.stdout + proc.stderr).splitlines()
+            assert len(lines) < DEMO_MAX_LINES, f"make demo printed {len(lines)} lines"
+            assert lines[-2].startswith("仓库: ") and lines[-1].startswith("构建报告: ")
+            assert lines[-1].endswith("report.html"), lines[-1]
+        if command.startswith(".venv/bin/duckdb"):
+            assert "primary_group" in proc.stdout and "mass" in proc.stdout, proc.stdout
+    assert "make demo" in ran and len(ran) >= 4
