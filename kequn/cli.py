@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     la.add_argument("--raw-dir", type=Path, required=True,
                     help="extract directory following docs/raw_extracts.md (required)")
     la.add_argument("--landing-dir", type=Path, default=Path("warehouse/kequn.state/landing"),
-                    help="landing folder to append to (default warehouse/kequn.state/landing, the default warehouse's)")
+                    help="landing folder to append to "
+                         "(default warehouse/kequn.state/landing, the default warehouse's)")
 
     s = _command(sub, "summary", "print what the published warehouse says, for the business",
                  "Clients, assets and high-net-worth clients per primary group, churn risk by "
