@@ -33,6 +33,7 @@ from kequn.delivery import (
     inspect,
     why_not_read,
 )
+from kequn.sql import sql_str as _sql_str
 
 MANIFEST = "_manifest.json"
 SHOWN_PER_TABLE = 20   # files not read, listed on the console per table (all in the report)
@@ -107,10 +108,6 @@ class _NewFile:
     fmt: str                 # csv | csv.gz | parquet
     info: Inspected
     actual: dict[str, str]   # {contract-style name (trimmed, lower case): header as delivered}
-
-
-def _sql_str(value: str | Path) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _ident(name: str) -> str:

@@ -111,6 +111,19 @@ def test_two_warehouses_in_one_folder_keep_their_own_state(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+def test_a_warehouse_without_its_landing_manifest_is_rebuilt_from_every_file(
+        home: Path, raw: Path) -> None:
+    """A published warehouse whose state has no landing (built before the state folder, or
+    the folder deleted) cannot be appended to: the build says so and rebuilds it all."""
+    before = _reconciles(home)
+    shutil.rmtree(state_dir(home) / "landing")
+    proc = build(raw, home)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "rebuilding from every file" in proc.stdout, proc.stdout[-3000:]
+    assert _reconciles(home) == before
+
+
+@pytest.mark.slow
 def test_a_command_that_never_started_leaves_nothing(tmp_path: Path) -> None:
     """A --raw-dir that does not exist is said to be that (not a contract breach); nothing
     is created beside the warehouse, not even its folder."""
