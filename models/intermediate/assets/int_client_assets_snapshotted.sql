@@ -31,8 +31,10 @@ closed_statuses as (
 
 as_of_dates as (
 
+    -- every as-of date, computed in this run or not: the running peak of total_assets (was
+    -- the client ever funded?) needs every snapshot before the first computed date, so a
+    -- nightly run values them too and gives the peak a full build gives (issue 14)
     select * from {{ ref('int_as_of_dates_spined') }}
-    where is_computed
 
 ),
 
@@ -143,7 +145,10 @@ with_peak as (
         *,
         max(total_assets) over (
             partition by client_id order by snapshot_date rows between unbounded preceding and current row
-        ) as peak_total_assets
+        ) as peak_total_assets,
+        -- the client's next snapshot row: until then this row's peak is the peak to date,
+        -- also on snapshots where the client has no row (every account drained or closed)
+        lead(snapshot_date) over (partition by client_id order by snapshot_date) as next_snapshot_date
     from totalled
 
 )

@@ -30,8 +30,10 @@ fx_rates as (
 
 as_of_dates as (
 
+    -- every as-of date, computed in this run or not: the running peak of total_assets (was
+    -- the client ever funded?) needs every snapshot before the first computed date, so a
+    -- nightly run values them too and gives the peak a full build gives (issue 14)
     select * from {{ ref('int_as_of_dates_spined') }}
-    where is_computed
 
 ),
 

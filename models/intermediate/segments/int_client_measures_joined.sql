@@ -29,6 +29,23 @@ assets as (
 
 ),
 
+peaks as (
+
+    -- the peak of total_assets up to each as-of date's snapshot: from the client's latest
+    -- snapshot row on or before it (a drained client has no row on the snapshot itself,
+    -- yet was funded before: the lifecycle's churned needs that)
+    select
+        assets.client_id,
+        as_of_dates.as_of_date,
+        assets.peak_total_assets
+    from assets
+    inner join as_of_dates
+        on
+            assets.snapshot_date <= as_of_dates.snapshot_date
+            and (assets.next_snapshot_date is null or assets.next_snapshot_date > as_of_dates.snapshot_date)
+
+),
+
 trades as (
 
     select * from {{ ref('int_client_trades_windowed') }}
@@ -66,7 +83,7 @@ joined as (
         coalesce(assets.tech_value, 0) as tech_value,
         coalesce(assets.restricted_value, 0) as restricted_value,
         coalesce(assets.unknown_product_positions, 0) as unknown_product_positions,
-        coalesce(assets.peak_total_assets, 0) as peak_total_assets,
+        coalesce(peaks.peak_total_assets, 0) as peak_total_assets,
         coalesce(prior_assets.total_assets, 0) as prior_total_assets,
         coalesce(trades.trades_30d, 0) as trades_30d,
         coalesce(trades.trades_90d, 0) as trades_90d,
@@ -96,6 +113,10 @@ joined as (
         on
             profiles.client_id = assets.client_id
             and as_of_dates.snapshot_date = assets.snapshot_date
+    left join peaks
+        on
+            profiles.client_id = peaks.client_id
+            and profiles.as_of_date = peaks.as_of_date
     left join assets as prior_assets
         on
             profiles.client_id = prior_assets.client_id
