@@ -60,6 +60,7 @@ final as (
             as acquisition_channels,
         cast(coalesce(item_lists.recommended_product_types, '') as {{ dbt.type_string() }})
             as recommended_product_types,
+        cast(playbooks.playbook_zh as {{ dbt.type_string() }}) as playbook_zh,
         cast(playbooks.playbook as {{ dbt.type_string() }}) as playbook,
         cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version
     from groups
