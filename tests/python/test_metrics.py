@@ -23,6 +23,7 @@ import yaml
 from conftest import isolated_env, kequn
 
 from kequn import PROJECT_DIR
+from kequn.dbt import run_dbt
 
 pytestmark = pytest.mark.slow
 SCALE = "0.003"
@@ -363,18 +364,21 @@ def test_mf_lists_every_metric(metrics_project):
 def test_exposures_list_the_marts_they_read(tmp_path):
     """`dbt ls --select +exposure:<dashboard>` names every mart the dashboard reads (and the
     layers under them), so it tells what a change breaks; it names no unrelated mart."""
-    env = {**os.environ, "DO_NOT_TRACK": "1", **isolated_env(tmp_path),
-           "KEQUN_DB": str(tmp_path / "kequn.duckdb")}
-    manifest_dir = tmp_path / "target"
+    from dbt.cli.main import dbtRunner
+
+    target = tmp_path / "target"
+    runner = dbtRunner(manifest=run_dbt(["parse", "--quiet"], target_path=target).result)
     for exposure, (reads, unrelated) in EXPOSURES.items():
-        out = _run([str(BIN / "dbt"), "ls", "--quiet", "--profiles-dir", str(PROJECT_DIR),
-                    "--select", f"+exposure:{exposure}", "--resource-type", "model",
-                    "--output", "name"], PROJECT_DIR, env)
-        models = set(out.split())
+        listed = runner.invoke([
+            "ls", "--quiet", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
+            str(PROJECT_DIR), "--target-path", str(target), "--select", f"+exposure:{exposure}",
+            "--resource-type", "model", "--output", "name"])
+        assert listed.success, listed.exception
+        models = set(listed.result)
         assert reads <= models, f"{exposure}: missing {reads - models}"
         assert unrelated not in models, f"{exposure} should not depend on {unrelated}"
         assert any(m.startswith("stg_brokerage__") for m in models), exposure
-    manifest = json.loads((manifest_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert set(EXPOSURES) <= set(exposures)
     for name in EXPOSURES:
