@@ -204,8 +204,8 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
                      "cast(null as varchar) as client_id, cast(null as varchar) as risk_level "
                      "where false")
     groups = _group_catalogue(mem, db)
-    stmts.append("create or replace table group_catalogue (code varchar)")
-    stmts.append("insert into group_catalogue values " + ", ".join(f"('{g}')" for g in groups))
+    stmts.append("create or replace table known_group_codes (code varchar)")
+    stmts.append("insert into known_group_codes values " + ", ".join(f"('{g}')" for g in groups))
     rows = [f"({_sql_str(t)}, {n})" for t, n in landed.items()] or ["('none', 0)"]
     stmts.append("create or replace table landed_counts (table_name varchar, landed_rows bigint)")
     stmts.append("insert into landed_counts values " + ", ".join(rows))

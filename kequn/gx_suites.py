@@ -91,7 +91,7 @@ TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S%z', '%Y%m%d %H%M%S
 PUBLIC_MARTS = (
     "client_segments", "client_group_memberships", "client_product_recommendations",
     "client_features_monthly", "group_monthly_summary", "acquisition_channel_summary",
-    "dq_reconciliation",
+    "dq_reconciliation", "group_catalogue",
 )
 GROUP_CODES = ("tech_executive", "sme_owner", "silver_active", "full_time_mom",
                "college_student", "independent_woman", "gen_z", "mass")
@@ -221,7 +221,7 @@ def raw_expectations(table: str) -> list:
     return exps
 
 
-def _in_catalogue(column: str, catalogue_table: str = "group_catalogue") -> str:
+def _in_catalogue(column: str, catalogue_table: str = "known_group_codes") -> str:
     return (f"select {column}, count(*) as rows from {{batch}} where {column} is not null and "
             f"{column} not in (select code from {catalogue_table}) group by 1 limit 20")
 
@@ -248,7 +248,7 @@ def marts_expectations() -> dict[str, list]:
         U(unexpected_rows_query=(
             "select client_id, group_codes, code from {batch}, "
             "unnest(string_split(coalesce(group_codes, ''), ',')) as t(code) "
-            "where code <> '' and code not in (select code from group_catalogue) limit 20"),
+            "where code <> '' and code not in (select code from known_group_codes) limit 20"),
           description="every code in group_codes is in the group catalogue"),
     ]
     for col, values in CATALOGUE.items():
@@ -378,6 +378,30 @@ def marts_expectations() -> dict[str, list]:
             "where loaded_rows = 0 and table_name in ('clients', 'accounts', 'products')"),
           description="master data loaded: clients, accounts and products are not empty"),
     ]
+    catalogue = [
+        E.ExpectColumnValuesToBeUnique(column="group_code", description="grain: one row per group"),
+        E.ExpectColumnValuesToBeUnique(column="priority"),
+        *(E.ExpectColumnValuesToNotBeNull(column=c) for c in (
+            "group_code", "group_name_zh", "group_name_en", "priority", "service_channel",
+            "rule_version")),
+        U(unexpected_rows_query=(
+            "select coalesce(c.group_code, k.code) as group_code, "
+            "c.group_code is null as missing_from_mart from {batch} as c "
+            "full join known_group_codes as k on c.group_code = k.code "
+            "where c.group_code is null or k.code is null limit 20"),
+          description="one row for every group of the rules seed (rule_groups) and mass, no other"),
+        U(unexpected_rows_query=(
+            "select count(*) filter (where is_fallback) as fallback_rows from {batch} "
+            "having count(*) filter (where is_fallback) <> 1"),
+          description="exactly one fallback group (mass)"),
+        U(unexpected_rows_query=(
+            "select s.primary_group, s.service_channel, c.service_channel as catalogue_channel, "
+            "count(*) as clients from client_segments as s left join {batch} as c "
+            "on s.primary_group = c.group_code "
+            "where s.service_channel is distinct from c.service_channel group by all limit 20"),
+          description="client_segments.service_channel is the catalogue's service channel of "
+                      "the client's primary group"),
+    ]
     pii_names = [
         U(unexpected_rows_query=(
             "select table_schema, table_name, column_name from {batch} "
@@ -395,6 +419,7 @@ def marts_expectations() -> dict[str, list]:
         "client_segments": seg, "client_group_memberships": memberships,
         "client_product_recommendations": recs, "client_features_monthly": features,
         "group_monthly_summary": gms, "acquisition_channel_summary": acq,
-        "dq_reconciliation": recon, "warehouse_columns": pii_names,
+        "dq_reconciliation": recon, "group_catalogue": catalogue,
+        "warehouse_columns": pii_names,
         "pii_value_hits": pii_values,
     }

@@ -93,6 +93,7 @@ final as (
         cast(measures.risk_level as {{ dbt.type_string() }}) as risk_level,
         cast(measures.needs_risk_assessment as boolean) as needs_risk_assessment,
         cast(measures.open_channel as {{ dbt.type_string() }}) as open_channel,
+        cast(measures.branch_id as {{ dbt.type_string() }}) as branch_id,
         cast(rule_versions.rule_version as {{ dbt.type_string() }}) as rule_version
     from measures
     inner join as_of_dates
