@@ -14,6 +14,7 @@ export DO_NOT_TRACK := 1
 # Idempotent: reinstalls only when requirements.txt or pyproject.toml change (~1 min once,
 # well under a second after that).
 setup: $(STAMP)
+setup: setup-pages
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,12 +23,25 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# The report pages (kequn report, kequn docs, tests/python/test_report_pages.py): Debian's
+# chromium and a CJK font from apt, only when missing; the Data Docs' CSS/JS and
+# playwright-core from npm (package-lock.json) into node_modules/, only when the lock changed.
+.PHONY: setup-pages
+setup-pages: node_modules/.package-lock.json
+	@missing=""; test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing; fi
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 # Generate a small extract, build the warehouse from it through every gate, summarise it.
 demo: setup
 	rm -rf $(DEMO_RAW) $(DEMO_RAW).truth
 	$(BIN)/kequn generate --scale $(DEMO_SCALE) --out $(DEMO_RAW)
 	$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db warehouse/kequn.duckdb
 	$(BIN)/kequn summary --db warehouse/kequn.duckdb
+	$(BIN)/kequn docs --db warehouse/kequn.duckdb
 
 # sqlfluff's dbt templater opens the profile's DuckDB file: give it its own, so linting
 # never waits on (or locks) the published warehouse.
