@@ -80,6 +80,7 @@ GX_LOGO = "logo-long.png"
 
 _TAG_URL = re.compile(r'(<(?:link|script|img)\b[^>]*?\b(?:href|src)=")(https?://[^"]+)(")',
                       re.IGNORECASE)
+_STATIC = re.compile(r'(<(?:link|script|img)\b[^>]*?\b(?:href|src)=")(?:\.\./|\./)*static/')
 _SRI = re.compile(r'\s+(?:integrity|crossorigin)="[^"]*"', re.IGNORECASE)
 _GX_IMAGE = re.compile(re.escape(GX_IMAGES) + r'([\w.-]+)(\?[^"\')\s]*)?')
 # What a browser would fetch: tag sources and CSS url(...); plain <a href> links are not.
@@ -196,6 +197,8 @@ def localise_page(text: str, to_site_root: str, images: set[str]) -> str:
         return prefix + "static/images/" + name
 
     out = _TAG_URL.sub(tag, text)
+    # GX counts one `../` too few from validation pages to the site's static/ (favicon)
+    out = _STATIC.sub(lambda m: m.group(1) + prefix + "static/", out)
     out = re.sub(r"<(?:link|script)\b[^>]*>", lambda m: _SRI.sub("", m.group(0)), out)
     return _GX_IMAGE.sub(image, out)
 
