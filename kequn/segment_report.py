@@ -69,7 +69,7 @@ class ReportError(RuntimeError):
 
 # --------------------------------------------------------------------------- setup
 
-def configure_cjk_font() -> str:
+def configure_cjk_font(families: Sequence[str] = FONT_FAMILIES) -> str:
     """Make matplotlib draw Chinese: register Debian's Noto CJK font and select it."""
     import matplotlib
 
@@ -80,11 +80,11 @@ def configure_cjk_font() -> str:
         if path.suffix.lower() in (".ttc", ".otf", ".ttf"):
             font_manager.fontManager.addfont(str(path))
     names = {f.name for f in font_manager.fontManager.ttflist}
-    family = next((n for n in FONT_FAMILIES if n in names), None)
+    family = next((n for n in families if n in names), None)
     if family is None:
         raise ReportError(
             "no CJK font for the Chinese labels (looked for "
-            f"{', '.join(FONT_FAMILIES)} under /usr/share/fonts): run `make setup`, which "
+            f"{', '.join(families)} under /usr/share/fonts): run `make setup`, which "
             "installs Debian's fonts-noto-cjk (apt-get install -y fonts-noto-cjk)")
     matplotlib.rcParams.update({
         "font.family": "sans-serif",

@@ -27,7 +27,7 @@ from conftest import isolated_env, kequn
 from PIL import Image
 
 from kequn import PROJECT_DIR
-from kequn.docs_site import CDN_ASSETS, VENDOR, external_requests
+from kequn.docs_site import CDN_ASSETS, VENDOR, external_requests, localise_page
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -185,3 +185,34 @@ def test_report_names_a_missing_warehouse(tmp_path):
     proc = kequn("report", "--db", str(tmp_path / "nope.duckdb"), check=False)
     assert proc.returncode == 2
     assert f"no warehouse at {tmp_path / 'nope.duckdb'}" in proc.stderr
+
+
+def test_no_cjk_font_is_a_clear_error():
+    from kequn.segment_report import ReportError, configure_cjk_font
+
+    with pytest.raises(ReportError, match="fonts-noto-cjk"):
+        configure_cjk_font(families=("No Such CJK Font",))
+    assert configure_cjk_font() in ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Serif CJK SC")
+
+
+def test_data_docs_cdn_tags_point_at_local_copies():
+    page = (
+        '<link rel="shortcut icon" href="../../../../static/images/favicon.ico"/>'
+        '<img src="https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/'
+        'logo-long.png?d=1"><div style="background: url(\'https://great-expectations-web-'
+        'assets.s3.us-east-2.amazonaws.com/full_logo_dark.png\')"></div>'
+        '<script src="https://code.jquery.com/jquery-3.7.1.min.js" integrity="sha384-x" '
+        'crossorigin="anonymous"></script><a href="https://greatexpectations.io">GX</a>')
+    assert len(external_requests(page)) == 3
+    out = localise_page(page, "../../../../..", {"logo-long.png", "favicon.ico"})
+    assert external_requests(out) == []
+    assert 'href="../../../../../static/images/favicon.ico"' in out
+    assert 'src="../../../../../static/images/logo-long.png"' in out
+    # GX's bucket image not shipped with the site falls back to the shipped logo
+    assert "url('../../../../../static/images/logo-long.png')" in out
+    assert ('<script src="../../../../../static/vendor/jquery/dist/jquery.min.js"></script>'
+            in out)
+    assert '<a href="https://greatexpectations.io">' in out   # a link, not a request
+    unknown = '<script src="https://cdn.example.org/new-asset.js"></script>'
+    assert external_requests(localise_page(unknown, ".", set())) == [
+        "https://cdn.example.org/new-asset.js"]
