@@ -290,9 +290,9 @@ def build_site(db: Path, out: Path | None = None) -> Path:
         raise DocsError(f"no warehouse at {db}: run `kequn build` first")
     out = Path(out) if out else state_dir(db) / "docs"
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent))
     try:
-        work, site = staging / "work", staging / "site"
+        work, site = scratch / "work", scratch / "site"
         work.mkdir()
         site.mkdir()
         write_report(db, site / "segment_report.html")
@@ -306,12 +306,12 @@ def build_site(db: Path, out: Path | None = None) -> Path:
             print(f"kequn docs: no published build with GX results beside {db}; the site "
                   "has no Data Docs", file=sys.stderr)
         (site / "index.html").write_text(_index(db, build, has_gx), encoding="utf-8")
-        old = staging / "old"
+        old = scratch / "old"
         if out.exists():
             os.rename(out, old)
         os.rename(site, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     return out / "index.html"
 
 

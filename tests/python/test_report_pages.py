@@ -15,6 +15,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -127,7 +128,10 @@ def _chromium(pages: list[dict], tmp: Path) -> list[dict]:
     spec = tmp / "pages.json"
     spec.write_text(json.dumps({"executable": str(CHROMIUM), "userDataDir": str(profile),
                                 "pages": pages}), encoding="utf-8")
-    proc = subprocess.run(["node", str(PAGE_CHECK), str(spec)], cwd=PROJECT_DIR,
+    # Chromium's caches and dconf go into the test's folder, not into ~
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp / "xdg-cache"),
+           "XDG_CONFIG_HOME": str(tmp / "xdg-config")}
+    proc = subprocess.run(["node", str(PAGE_CHECK), str(spec)], cwd=PROJECT_DIR, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)["pages"]
