@@ -18,6 +18,7 @@ export DO_NOT_TRACK := 1
 # 1.5 CLI as .venv/bin/duckdb; it has no Python dependencies, so it cannot replace the
 # duckdb 2.0.1 module): `pip check` proves the pins still agree.
 setup: $(STAMP)
+setup: setup-pages
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "setting up $(VENV) from requirements.txt (about a minute, once; log in $(SETUP_LOG))"
@@ -29,6 +30,20 @@ $(STAMP): requirements.txt pyproject.toml
 	  || { cat $(SETUP_LOG); echo "make setup failed (log above, also in $(SETUP_LOG))"; exit 1; }
 	@touch $(STAMP)
 
+# The report pages (kequn report, kequn docs, tests/python/test_report_pages.py): Debian's
+# chromium and a CJK font from apt, only when missing; the Data Docs' CSS/JS and
+# playwright-core from npm (package-lock.json) into node_modules/, only when the lock changed.
+.PHONY: setup-pages
+setup-pages: node_modules/.package-lock.json
+	@missing=""; test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing from Debian (once; log in $(VENV)/apt.log)"; \
+		mkdir -p $(VENV); { apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing; } \
+		> $(VENV)/apt.log 2>&1 || { cat $(VENV)/apt.log; exit 1; }; fi
+node_modules/.package-lock.json: package.json package-lock.json
+	@npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --silent
+
 # Generate a small extract, build the warehouse from it through every gate (a fresh build,
 # so the demo is the same every time), summarise it. Ends with the warehouse and report paths.
 demo: setup
@@ -39,6 +54,8 @@ demo: setup
 	@$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db $(DEMO_DB) --full-refresh
 	@echo "== kequn summary --db $(DEMO_DB)"
 	@$(BIN)/kequn summary --db $(DEMO_DB)
+	@echo "== kequn docs --db $(DEMO_DB)"
+	@$(BIN)/kequn docs --db $(DEMO_DB)
 
 # sqlfluff's dbt templater opens the profile's DuckDB file: give it its own, so linting
 # never waits on (or locks) the published warehouse.

@@ -119,6 +119,23 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
 
+    rp = sub.add_parser("report", help="write the segment report (客群报告): one offline HTML "
+                        "page of plots from the published marts")
+    rp.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file, opened read-only (default warehouse/kequn.duckdb)")
+    rp.add_argument("--out", type=Path, default=None,
+                    help="HTML file to write (default <db state dir>/segment_report.html, "
+                         "e.g. warehouse/kequn.state/segment_report.html)")
+
+    dc = sub.add_parser("docs", help="write the docs site: dbt docs, GX Data Docs and the "
+                        "segment report behind one index page, all offline")
+    dc.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file, never opened for writing "
+                         "(default warehouse/kequn.duckdb)")
+    dc.add_argument("--out", type=Path, default=None,
+                    help="site folder, replaced whole (default <db state dir>/docs, "
+                         "e.g. warehouse/kequn.state/docs)")
+
     return p
 
 
@@ -152,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.summary import run_summary
 
         return run_summary(args)
+    if args.command == "report":
+        from kequn.segment_report import run_report
+
+        return run_report(args)
+    if args.command == "docs":
+        from kequn.docs_site import run_docs
+
+        return run_docs(args)
     return 2
 
 
