@@ -66,6 +66,29 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
 
+    # --- kequn export (issue 11: advisor call lists, campaign audiences, Feast layout) ---
+    ex = sub.add_parser("export", help="write the advisor call lists and online campaign "
+                        "audiences (per branch and group) from the published warehouse")
+    ex.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    ex.add_argument("--out", type=Path, required=True,
+                    help="folder to write (replaced whole if it holds an earlier export)")
+    ex.add_argument("--group", default=None,
+                    help="primary group codes to keep, comma-separated (default: all)")
+    ex.add_argument("--branch", default=None,
+                    help="branch ids to keep, comma-separated; 'unassigned' = no branch "
+                         "(default: all)")
+    ex.add_argument("--lifecycle", default=None,
+                    help="lifecycle stages to keep, comma-separated (default: all)")
+    ex.add_argument("--risk-level", default=None,
+                    help="churn risk levels to keep (high, medium, low), comma-separated "
+                         "(default: all)")
+    ex.add_argument("--format", default="csv,parquet,xlsx",
+                    help="file formats, comma-separated (default csv,parquet,xlsx)")
+    ex.add_argument("--feast", action="store_true",
+                    help="also write the churn training data as a Feast FileSource layout "
+                         "under <out>/feast (default: off)")
+
     return p
 
 
@@ -96,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.summary import run_summary
 
         return run_summary(args)
+    if args.command == "export":
+        from kequn.export import run_export
+
+        return run_export(args)
     return 2
 
 
