@@ -2,7 +2,9 @@
 label reads nothing after M + 90 days (client_churn_training_set).
 
 A generated extract is built three times: whole; cut at a labelled month end M (every file
-whose period starts after M removed); and cut at M + 90 days with the as-of date there.
+that may hold a day after M removed); and cut at M + 90 days with the as-of date there
+(monthly files end at the last month end inside the window, so that cut also removes the
+window's tail after it: the label reads month ends only).
 Products are kept whole in every cut: the contract gives them no history, and the marts
 use their latest version for every date (DECISIONS.md, "Rules and marts"). The label's
 boundaries (a stage at M, at M + 90, after it, on the as-of row) are the dbt unit test
@@ -31,17 +33,20 @@ FEATURES = ("snapshot_date, age, gender, days_since_open, needs_risk_assessment,
             "content_views_90d, learning_events_90d, assets_change_90d")
 
 
-def _period_start(stem: str) -> date:
-    """First day a delivery file can hold: `2025-11-26`, `2025-11` or `2023-10_initial`."""
+def _period_end(stem: str) -> date:
+    """Last day a delivery file can hold: `2025-11-26`, `2025-11` or `2023-10_initial`."""
     m = re.match(r"(\d{4})-(\d{2})(?:-(\d{2}))?", stem)
     assert m, f"unexpected delivery file name {stem!r}"
-    return date(int(m[1]), int(m[2]), int(m[3] or 1))
+    if m[3]:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    first_of_next = date(int(m[1]) + int(m[2]) // 12, int(m[2]) % 12 + 1, 1)
+    return first_of_next - timedelta(days=1)
 
 
 def _cut(raw: Path, dest: Path, cutoff: date) -> Path:
     shutil.copytree(raw, dest)
     removed = [p for p in dest.rglob("*") if p.is_file() and p.parent.name != "products"
-               and _period_start(p.stem) > cutoff]
+               and _period_end(p.stem) > cutoff]
     assert removed, "the cut removed nothing: the test would prove nothing"
     for p in removed:
         p.unlink()
