@@ -108,30 +108,36 @@ def test_advisor_lists_hold_the_offline_and_o2o_groups(exported):
 
 def test_values_of_a_sample_of_clients_match_the_marts(built, exported):
     db = built[1]
+    con = duckdb.connect(str(db), read_only=True)
+
+    def query(sql: str, *params: object) -> list[tuple]:
+        return con.execute(sql, list(params)).fetchall()
+
     rows = sorted(_parquet_rows(exported), key=lambda r: r["client_id"])
     sample = rows[:: max(1, len(rows) // 40)]
     assert len(sample) >= 30
     for row in sample:
         cid = row["client_id"]
-        seg = _rows(db, """select primary_group, service_channel, lifecycle_stage,
-                                  churn_risk_level, churn_reasons, needs_risk_assessment,
-                                  churn_risk_score
-                           from marts.client_segments where client_id = ?""", cid)[0]
+        seg = query("""select primary_group, service_channel, lifecycle_stage,
+                              churn_risk_level, churn_reasons, needs_risk_assessment,
+                              churn_risk_score
+                       from marts.client_segments where client_id = ?""", cid)[0]
         assert (row["primary_group"], row["service_channel"], row["lifecycle_stage"],
                 row["churn_risk_level"], row["churn_reasons"], row["needs_risk_assessment"],
                 row["churn_risk_score"]) == seg
-        evidence = _rows(db, "select evidence from marts.client_group_memberships "
-                             "where client_id = ? and is_primary", cid)
+        evidence = query("select evidence from marts.client_group_memberships "
+                         "where client_id = ? and is_primary", cid)
         assert [(row["evidence"],)] == evidence
-        top = _rows(db, "select product_code, product_type from "
-                        "marts.client_product_recommendations where client_id = ? "
-                        "order by rank limit 3", cid)
+        top = query("select product_code, product_type from "
+                    "marts.client_product_recommendations where client_id = ? "
+                    "order by rank limit 3", cid)
         assert row["top_products"] == ",".join(p for p, _ in top)
         assert row["top_product_types"] == ",".join(t for _, t in top)
-        name_zh = _rows(db, "select group_name_zh from rules.rule_groups where group_code = ?",
+        name_zh = query("select group_name_zh from rules.rule_groups where group_code = ?",
                         row["primary_group"])
         assert [(row["primary_group_name_zh"],)] == name_zh
         assert row["next_action"] and row["next_action_zh"]
+    con.close()
     # suitability: no exported product is rated above what its client may buy
     too_risky = _rows(db, """
         select count(*) from marts.client_outreach_lists as o,
