@@ -222,7 +222,8 @@ def export_lists(db: Path, out: Path, filters: Filters = Filters(),
                 elif fmt == "parquet":
                     pq.write_table(part, path)
                 else:
-                    _write_xlsx(part, headers_zh, path, f"{key['_branch']} {key['primary_group']}")
+                    _write_xlsx(part, headers_zh, path,
+                                _safe_name(f"{key['_branch']}-{key['primary_group']}"))
                 written.append(path.relative_to(tmp))
             result.files.extend(out / p for p in written)
             result.manifest.append({
