@@ -43,3 +43,14 @@ def handwritten_build(tmp_path_factory) -> Path:
     kequn("build", "--raw-dir", str(FIXTURES / "handwritten_extract"), "--db", str(db),
           env=isolated_env(tmp))
     return db
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple]:
+    """Rows of one query on a DuckDB file, opened read-only and closed again."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from conftest import isolated_env, kequn
+from conftest import query as _rows
 
 pytestmark = pytest.mark.slow
 SCALE = "0.01"
@@ -42,14 +43,6 @@ def exported(built, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lists") / "out"
     kequn("export", "--db", str(built[1]), "--out", str(out), "--feast")
     return out
-
-
-def _rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def _manifest(out: Path) -> list[dict[str, str]]:

@@ -18,9 +18,9 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import isolated_env, kequn
+from conftest import query as _rows
 
 pytestmark = pytest.mark.slow
 SCALE = "0.01"
@@ -58,14 +58,6 @@ def _build(raw: Path, tmp: Path, as_of: date | None = None) -> Path:
     extra = ["--as-of", as_of.isoformat()] if as_of else []
     kequn("build", "--raw-dir", str(raw), "--db", str(db), *extra, env=isolated_env(tmp))
     return db
-
-
-def _rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
