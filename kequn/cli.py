@@ -119,22 +119,54 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
 
-    rp = sub.add_parser("report", help="write the segment report (客群报告): one offline HTML "
-                        "page of plots from the published marts")
+    rp = _command(sub, "report", "write the segment report (客群报告): one offline HTML page "
+                  "of plots from the published marts",
+                  "Group sizes and assets by month, the lifecycle funnel, primary-group "
+                  "migration,\nacquisition channels, churn risk and suitability; Chinese labels "
+                  "with English beside.")
     rp.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
                     help="published DuckDB file, opened read-only (default warehouse/kequn.duckdb)")
     rp.add_argument("--out", type=Path, default=None,
                     help="HTML file to write (default <db state dir>/segment_report.html, "
                          "e.g. warehouse/kequn.state/segment_report.html)")
 
-    dc = sub.add_parser("docs", help="write the docs site: dbt docs, GX Data Docs and the "
-                        "segment report behind one index page, all offline")
+    dc = _command(sub, "docs", "write the docs site: dbt docs, GX Data Docs and the segment "
+                  "report behind one index page, all offline",
+                  "dbt docs run against a copy of the warehouse; the published file is never "
+                  "opened\nfor writing. Every asset is local (npm packages in node_modules/).")
     dc.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
                     help="published DuckDB file, never opened for writing "
                          "(default warehouse/kequn.duckdb)")
     dc.add_argument("--out", type=Path, default=None,
                     help="site folder, replaced whole (default <db state dir>/docs, "
                          "e.g. warehouse/kequn.state/docs)")
+
+    # --- kequn export (issue 11: advisor call lists, campaign audiences, Feast layout) ---
+    ex = _command(sub, "export", "write the advisor call lists and online campaign audiences "
+                  "(per branch and group) from the published warehouse",
+                  "CSV, Parquet and XLSX per list, branch and group, keyed by client_id and "
+                  "never holding PII;\nwhich list a client is on and the next action come from "
+                  "marts.client_outreach_lists.")
+    ex.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    ex.add_argument("--out", type=Path, required=True,
+                    help="folder to write, replaced whole if it holds an earlier export "
+                         "(required)")
+    ex.add_argument("--group", default=None,
+                    help="primary group codes to keep, comma-separated (default: all)")
+    ex.add_argument("--branch", default=None,
+                    help="branch ids to keep, comma-separated; 'unassigned' = no branch "
+                         "(default: all)")
+    ex.add_argument("--lifecycle", default=None,
+                    help="lifecycle stages to keep, comma-separated (default: all)")
+    ex.add_argument("--risk-level", default=None,
+                    help="churn risk levels to keep (high, medium, low), comma-separated "
+                         "(default: all)")
+    ex.add_argument("--format", default="csv,parquet,xlsx",
+                    help="file formats, comma-separated (default csv,parquet,xlsx)")
+    ex.add_argument("--feast", action="store_true",
+                    help="also write the churn training data as a Feast FileSource layout "
+                         "under <out>/feast (default: off)")
 
     return p
 
@@ -177,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.docs_site import run_docs
 
         return run_docs(args)
+    if args.command == "export":
+        from kequn.export import run_export
+
+        return run_export(args)
     return 2
 
 

@@ -100,7 +100,8 @@
 
 {#- The history marts read from the intermediate layer. -#}
 {% macro history_marts() -%}
-    {{ return(['client_features_monthly', 'client_group_membership_history']) }}
+    {{ return(['client_features_monthly', 'client_group_membership_history',
+               'client_lifecycle_monthly']) }}
 {%- endmacro %}
 
 {#- The first as-of date the intermediate layer computes client state for in this run, as

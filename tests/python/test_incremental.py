@@ -44,7 +44,8 @@ pytestmark = pytest.mark.slow
 
 SCALE = "0.002"
 IGNORED_COLUMNS = {"_batch_id", "built_at"}
-HISTORY_MARTS = ["client_features_monthly", "client_group_membership_history"]
+HISTORY_MARTS = ["client_features_monthly", "client_group_membership_history",
+                 "client_lifecycle_monthly"]
 INCREMENTAL_MODELS = [
     "stg_brokerage__trades", "stg_brokerage__holdings", "stg_brokerage__balances",
     "stg_brokerage__app_events", "stg_brokerage__cash_transfers",

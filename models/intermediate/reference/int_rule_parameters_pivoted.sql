@@ -28,6 +28,8 @@ pivoted as (
             'churn_baseline_days',
             'churn_baseline_month_days',
             'recommendations_per_client',
+            'outreach_top_products',
+            'churn_label_window_days',
         ] %}
             max(case when parameter_name = '{{ name }}' then parameter_value end) as {{ name }}
             {%- if not loop.last %},{% endif %}

@@ -11,6 +11,8 @@
     ref('rule_groups'),
     ref('rule_lifecycle_stages'),
     ref('rule_measure_lists'),
+    ref('rule_outreach_actions'),
+    ref('rule_outreach_channels'),
     ref('rule_parameters'),
     ref('rule_playbook_items'),
     ref('rule_playbooks'),
