@@ -341,6 +341,19 @@ def test_month_end_metrics_leave_out_the_as_of_row(metrics_project):
     assert len(month_ends) >= 12, "a generated extract spans more than a year of month ends"
 
 
+def test_mf_reads_while_a_bi_tool_holds_the_warehouse(metrics_project):
+    """The `reader` target opens the file read-only: `mf` works while another process (a BI
+    tool) has the warehouse open, which a read-write open would refuse (file lock)."""
+    db = Path(metrics_project[1]["KEQUN_DB"])
+    holder = duckdb.connect(str(db), read_only=True)
+    try:
+        got = _mf_query(metrics_project, "--metrics", "clients")
+    finally:
+        holder.close()
+    assert [int(float(r["clients"])) for r in got] == [
+        r["n"] for r in _sql(db, "select count(*) as n from marts.client_segments")]
+
+
 @pytest.mark.parametrize("saved_query", sorted(SAVED_QUERIES))
 def test_saved_query_matches_sql(metrics_project, saved_query):
     db = Path(metrics_project[1]["KEQUN_DB"])
