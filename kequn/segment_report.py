@@ -159,15 +159,11 @@ class ReportContext:
         return f"{self.stages.get(code, code)} {code}"
 
     def month_ends(self, table: str) -> str:
-        """SQL predicate selecting calendar month-end rows of a history mart.
-
-        The history marts also hold one row for the current (incomplete) as-of date. Where
-        the mart has `is_month_end` it says which rows are month ends; otherwise the row is a
-        month end when its date is the last day of its month."""
-        cols = {r[0] for r in self.rows(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'marts' and table_name = ?", [table])}
-        return "is_month_end" if "is_month_end" in cols else "month_end = last_day(month_end)"
+        """SQL predicate selecting calendar month-end rows of a history mart (`table`): the
+        history marts also hold one row for the current, incomplete as-of date, and say
+        which is which in `is_month_end`."""
+        del table   # every history mart carries the column
+        return "is_month_end"
 
     def last_month_ends(self, n: int) -> list[Any]:
         table = "client_group_membership_history"
