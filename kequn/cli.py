@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--append-day", action="store_true",
                    help="add the next day's delivery files to an existing extract")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--treat-campaign", type=Path, default=None,
+                   help="with --append-day: a frozen cohort (<db stem>.state/campaigns/"
+                        "<name>.parquet) whose treated zombies convert (default: none)")
+    g.add_argument("--treatment-effect", type=float, default=0.2,
+                   help="with --treat-campaign: probability that a treated zombie starts "
+                        "trading (default 0.2)")
 
     b = sub.add_parser("build", help="land an extract and build the warehouse from it")
     b.add_argument("--raw-dir", type=Path, required=True, help="extract directory (contract)")
@@ -66,12 +72,35 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
 
+    # --- kequn campaign (issue 12): frozen cohorts with a control arm, kequn/campaign.py
+    cp = sub.add_parser("campaign", help="freeze a campaign cohort with a control arm, or "
+                        "list the frozen ones (outcomes: marts.campaign_outcomes)")
+    csub = cp.add_subparsers(dest="campaign_command", required=True)
+    cf = csub.add_parser("freeze", help="freeze today's members of a group into "
+                         "<db stem>.state/campaigns/<name>.parquet")
+    cf.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    cf.add_argument("--name", required=True,
+                    help="campaign name (lowercase, digits, _ or -); frozen once")
+    cf.add_argument("--group", required=True,
+                    help="group code whose members today form the cohort (e.g. mass)")
+    cf.add_argument("--branch", default=None,
+                    help="only clients of this branch_id (default: every branch)")
+    cf.add_argument("--control-share", type=float, default=0.1,
+                    help="share of the cohort held out as the control arm (default 0.1)")
+    cl = csub.add_parser("list", help="list the frozen campaigns of a warehouse")
+    cl.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
+        if args.treat_campaign is not None and not args.append_day:
+            print("kequn generate: --treat-campaign needs --append-day", file=sys.stderr)
+            return 2
         from kequn.generate import run_generate
 
         return run_generate(args)
@@ -96,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.summary import run_summary
 
         return run_summary(args)
+    if args.command == "campaign":
+        from kequn.campaign import run_campaign
+
+        return run_campaign(args)
     return 2
 
 
