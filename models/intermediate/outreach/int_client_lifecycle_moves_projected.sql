@@ -1,7 +1,8 @@
 -- One row per individual client at the current as-of date per lifecycle stage that time
 -- alone would bring (if assets, trades and logins stay as they are), with the measure that
 -- ages into it, its value, the threshold (rule_parameters, lifecycle_*) and the days until
--- it happens. The stage's conditions are those of int_client_dimensions_assigned.
+-- it happens (the nearer when two conditions lead to one stage). The stage's conditions
+-- are those of int_client_dimensions_assigned.
 with
 
 measures as (
@@ -177,12 +178,34 @@ projected as (
         lifecycle_moves.measure,
         lifecycle_moves.current_days,
         lifecycle_moves.threshold_days,
-        lifecycle_moves.distance_days
+        lifecycle_moves.distance_days,
+        -- two routes to one stage (a new client that churns when it stops being new, and
+        -- by its last trade ageing): the nearer counts
+        row_number() over (
+            partition by lifecycle_moves.client_id, lifecycle_moves.to_code
+            order by lifecycle_moves.distance_days, lifecycle_moves.measure
+        ) as route_rank
     from lifecycle_moves
     inner join clients
         on lifecycle_moves.client_id = clients.client_id
     where lifecycle_moves.to_code != clients.lifecycle_stage
 
+),
+
+nearest as (
+
+    select
+        client_id,
+        as_of_date,
+        from_code,
+        to_code,
+        measure,
+        current_days,
+        threshold_days,
+        distance_days
+    from projected
+    where route_rank = 1
+
 )
 
-select * from projected
+select * from nearest
