@@ -1,7 +1,7 @@
 """client_upcoming_transitions (临界客户) on a real build, checked against the future.
 
-The same generated extract is built twice: as of EARLY (a month before its last day) and as
-of its last day LATE. Transitions predicted at EARLY that fall on or before LATE must have
+An extract generated up to EARLY is built, then 20 delivery days are appended up to LATE and
+it is built again. Transitions predicted at EARLY that fall on or before LATE must have
 happened at LATE where nothing but time decides them (ages; zombies that still never traded
 and hold little), and every age-band change between the two builds must have been
 predicted. The boundary cases of each rule are dbt unit tests
@@ -10,6 +10,7 @@ predicted. The boundary cases of each rule are dbt unit tests
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from test_segments import _query
 from kequn import PROJECT_DIR
 
 EARLY, LATE = date(2025, 10, 31), date(2025, 11, 28)
+APPENDED_DAYS = 20      # the weekdays from EARLY (a Friday) to LATE
 
 
 
@@ -39,14 +41,19 @@ def _late_and_early(two_builds: tuple[Path, Path], *queries: str) -> list[list[t
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("transitions")
-    raw = tmp / "raw"
-    kequn("generate", "--scale", "0.02", "--seed", "5", "--out", str(raw), "--no-progress")
-    early, late = tmp / "early" / "kequn.duckdb", tmp / "late" / "kequn.duckdb"
-    kequn("build", "--raw-dir", str(raw), "--db", str(early), "--as-of", EARLY.isoformat(),
-          env=isolated_env(tmp / "early"))
-    kequn("build", "--raw-dir", str(raw), "--db", str(late), env=isolated_env(tmp / "late"))
-    assert _query(late, "select max(as_of_date) from marts.client_segments")[0][0] == LATE
-    return early, late
+    raw, db, env = tmp / "raw", tmp / "wh" / "kequn.duckdb", isolated_env(tmp)
+    kequn("generate", "--scale", "0.02", "--seed", "5", "--out", str(raw), "--ref-date",
+          EARLY.isoformat(), "--no-progress")
+    kequn("build", "--raw-dir", str(raw), "--db", str(db), env=env)
+    early = tmp / "early" / "kequn.duckdb"
+    early.parent.mkdir()
+    shutil.copy2(db, early)
+    for _ in range(APPENDED_DAYS):
+        kequn("generate", "--append-day", "--out", str(raw), "--no-progress")
+    kequn("build", "--raw-dir", str(raw), "--db", str(db), env=env)
+    assert _query(early, "select max(as_of_date) from marts.client_segments")[0][0] == EARLY
+    assert _query(db, "select max(as_of_date) from marts.client_segments")[0][0] == LATE
+    return early, db
 
 
 def test_every_kind_appears_within_the_horizon(two_builds):
