@@ -1,12 +1,13 @@
 """Plant a known treatment effect on a frozen campaign cohort (`kequn generate --append-day
 --treat-campaign PATH --treatment-effect P`).
 
-Of the cohort's treatment-arm clients that were zombies at the freeze, each converts with
-probability P: on the first appended day after the cohort's as-of date on which it has
-still never traded, it makes its first filled trades. Control-arm clients and everyone
-else are simulated exactly as without the option (the extra trades come from their own
-random stream), so the measured uplift of `zombie_conversion` should recover P. Which
-clients convert is fixed by (seed, campaign name, client id), whatever day is appended.
+Of the cohort's n treatment-arm clients that were zombies at the freeze, round(P * n) chosen
+uniformly at random (each with probability P) convert: on the first appended day after the
+cohort's as-of date on which it has still never traded, each makes its first filled trades.
+Control-arm clients and everyone else are simulated exactly as without the option (the
+extra trades come from their own random stream), so the measured uplift of
+`zombie_conversion` should recover P. Which clients convert is fixed by (seed, campaign
+name, client id), whatever day is appended.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def converting_clients(cohort: Path, effect: float, seed: int) -> tuple[np.ndarr
         raise ValueError(f"{cohort}: expected one campaign per frozen file, found {sorted(names)}")
     salt = zlib.crc32(names.pop().encode())
     g = np.sort(np.array([int(x[1:]) - 1 for x in ids[treated]], np.int64))
-    draws = np.random.default_rng([seed, salt]).random(len(g))
+    # exactly round(P * n) of them, a uniform random subset: each converts with probability
+    # P, and the planted effect on this cohort is P itself, not a binomial draw around it
+    order = np.random.default_rng([seed, salt]).permutation(len(g))
     as_of = day(min(t["as_of_date"].to_pylist()))
-    return g[draws < effect], as_of
+    return np.sort(g[order[:round(effect * len(g))]]), as_of
 
 
 def treated_trades(cohort: Path, effect: float, seed: int, d: int, pop: Pop,
