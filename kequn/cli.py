@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: write a new extract)")
     g.add_argument("--no-progress", action="store_true",
                    help="no progress bars (default: show them)")
+    g.add_argument("--treat-campaign", type=Path, default=None,
+                   help="with --append-day: a frozen cohort (<db stem>.state/campaigns/"
+                        "<name>.parquet) whose treated zombies convert (default: none)")
+    g.add_argument("--treatment-effect", type=float, default=0.2,
+                   help="with --treat-campaign: share of the treated zombies that start "
+                        "trading (default 0.2)")
 
     b = _command(sub, "build", "land an extract and build the warehouse from it",
                  "Lands new raw files, runs the raw gate, dbt build (every dbt test), the "
@@ -168,12 +174,37 @@ def _parser() -> argparse.ArgumentParser:
                     help="also write the churn training data as a Feast FileSource layout "
                          "under <out>/feast (default: off)")
 
+    # --- kequn campaign (issue 12): frozen cohorts with a control arm, kequn/campaign.py
+    cp = _command(sub, "campaign", "freeze a campaign cohort with a control arm, or list the "
+                  "frozen ones",
+                  "A frozen cohort is kept in <db stem>.state/campaigns/; every later build "
+                  "measures its\noutcomes against the control arm in marts.campaign_outcomes.")
+    csub = cp.add_subparsers(dest="campaign_command", required=True)
+    cf = csub.add_parser("freeze", help="freeze today's members of a group into "
+                         "<db stem>.state/campaigns/<name>.parquet")
+    cf.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    cf.add_argument("--name", required=True,
+                    help="campaign name (lowercase, digits, _ or -); frozen once")
+    cf.add_argument("--group", required=True,
+                    help="group code whose members today form the cohort (e.g. mass)")
+    cf.add_argument("--branch", default=None,
+                    help="only clients of this branch_id (default: every branch)")
+    cf.add_argument("--control-share", type=float, default=0.1,
+                    help="share of the cohort held out as the control arm (default 0.1)")
+    cl = csub.add_parser("list", help="list the frozen campaigns of a warehouse")
+    cl.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
+                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
+        if args.treat_campaign is not None and not args.append_day:
+            print("kequn generate: --treat-campaign needs --append-day", file=sys.stderr)
+            return 2
         from kequn.generate import run_generate
 
         return run_generate(args)
@@ -213,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.export import run_export
 
         return run_export(args)
+    if args.command == "campaign":
+        from kequn.campaign import run_campaign
+
+        return run_campaign(args)
     return 2
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kequn import PROJECT_DIR
+from kequn.campaign import campaigns_dir
 from kequn.console import use_colour
 
 
@@ -21,11 +22,13 @@ class DbtError(RuntimeError):
 def dbt_env(db: Path, landing_dir: Path):
     """Point the committed profile at this build's database and landing folder."""
     saved = {k: os.environ.get(k) for k in ("KEQUN_DB", "KEQUN_LANDING_DIR", "KEQUN_TEMP_DIR",
-                                            "DO_NOT_TRACK")}
+                                            "DO_NOT_TRACK", "KEQUN_CAMPAIGNS_DIR")}
     os.environ["KEQUN_DB"] = str(db)
     os.environ["KEQUN_LANDING_DIR"] = str(landing_dir)
     os.environ.setdefault("KEQUN_TEMP_DIR", str(db.parent / "tmp"))
     os.environ["DO_NOT_TRACK"] = "1"
+    # frozen campaign cohorts of the published warehouse (also from a build's copy)
+    os.environ["KEQUN_CAMPAIGNS_DIR"] = str(campaigns_dir(db))
     try:
         yield
     finally:

@@ -28,6 +28,7 @@ from kequn.generator.common import OCC, OCC_LABELS, dates, day, num, rng_for, ti
 from kequn.generator.output import Sink
 from kequn.generator.personas import count_by, max_by, pop_table, truth_rows, written_cny
 from kequn.generator.population import NEVER, Pop, make_population
+from kequn.generator.treatment import with_treatment
 from kequn.generator.world import Calendar, build_products
 
 
@@ -221,6 +222,9 @@ def _append(args) -> int:
     snap = act.holdings_rows(allpop, acc, pos, prod, prices2, fx2, cal)
     bal = act.balance_rows(allpop, acc, pos, snap, cal, rng)
     tr = act.make_trades(allpop, acc, pos, prod, prices2, fx2, cal, rng, first_trade_boost=False)
+    # planted campaign effect, --treat-campaign (kequn/generator/treatment.py)
+    tr = with_treatment(tr, args, seed, d, allpop, st["has_trade"].to_numpy(), acc, pos, prod,
+                        prices2, fx2, cal)
     tf = act.make_transfers(allpop, acc, cal, rng)
     ev = act.make_events(allpop, cal, rng)
     sink.write_parts("holdings", names,
