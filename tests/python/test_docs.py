@@ -123,7 +123,7 @@ def test_spec_names_every_tier_band_and_stage_code_of_the_seeds():
 
 
 def _markdown_files() -> list[Path]:
-    skip = {".venv", "warehouse", "target", "logs", "dbt_packages", ".git"}
+    skip = {".venv", "warehouse", "target", "logs", "dbt_packages", ".git", "node_modules"}
     return sorted(p for p in PROJECT_DIR.rglob("*.md")
                   if not skip & set(p.relative_to(PROJECT_DIR).parts))
 
