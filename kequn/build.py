@@ -335,8 +335,9 @@ def _gate_line(g: gates.GateResult) -> str:
 
 
 def _print_findings(out: Console, g: gates.GateResult) -> None:
-    """A gate's failures, in full (at most 30, the rest in the report), on stderr."""
-    for line in g.lines()[1:]:
+    """A failed gate's verdict and findings, in full (at most 30, the rest in the report),
+    on stderr; a passed gate's stage line says all there is."""
+    for line in g.lines() if not g.success else g.lines()[1:]:
         out.problem(line)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,10 @@ def test_progress_bar_on_a_terminal_and_dbt_log_in_the_folder(tmp_path, capfd):
             open(tmp_path / "err.txt", "w", encoding="utf-8") as err:
         progress = _seed_two(tmp_path, Console(NORMAL, out=tty, err=err))
         tty.flush()
-        drawn = os.read(master, 65536).decode("utf-8", "replace")
+        chunks = []
+        while select.select([master], [], [], 1.0)[0]:   # everything written, in any chunks
+            chunks.append(os.read(master, 65536))
+        drawn = b"".join(chunks).decode("utf-8", "replace")
     os.close(master)
     assert progress.total == 2 and progress.done == 2
     assert re.search(r"dbt build .* 2/2 nodes  \d+:\d\d", drawn), drawn
