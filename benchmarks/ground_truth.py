@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -210,6 +211,20 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _extract_meta(extract: Path, truth: Path | None) -> dict:
+    """What was compared: the extract's scale, seed and reference date, and the commit."""
+    meta_path = (truth or extract.with_name(extract.name + ".truth")) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"scale": meta.get("scale"), "seed": meta.get("seed"),
+            "ref_date": meta.get("ref_date"), "clients": meta.get("clients"),
+            "git_commit": commit}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="truth folder (default <extract>.truth)")
     p.add_argument("--json", type=Path, default=None, help="write the result here as JSON")
     args = p.parse_args(argv)
-    result = compare(load(args.extract, args.db, args.truth))
+    result = {"extract": _extract_meta(args.extract, args.truth),
+              **compare(load(args.extract, args.db, args.truth))}
     print(report(result))
     if args.json:
         text = json.dumps(result, indent=2, ensure_ascii=False, default=str)

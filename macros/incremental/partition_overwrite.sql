@@ -145,3 +145,22 @@
     {%- endset -%}
     {{ return(kequn.partition_dates(query) | map('first') | list) }}
 {%- endmacro %}
+
+{#- A pre-hook for a staging model keyed by an id whose versions may sit on different
+    dates (trades, cash_transfers): in a nightly run, delete every affected partition
+    (versioned_partition_dates) before the model's delete+insert. delete+insert deletes
+    only the partitions present in the new rows, so a date whose only row moved to another
+    date (a trade re-sent with a new trade_time) would keep its stale row; deleting every
+    affected date first empties it (issue 14). Outside incremental runs, and on Spark
+    (insert_overwrite, no delete without Delta), it does nothing. -#}
+{% macro delete_affected_partitions(base_model, id_expr, date_expr, partition_column) -%}
+    {%- if execute and is_incremental() and target.type not in ('spark', 'databricks') -%}
+        {%- set partitions = kequn.versioned_partition_dates(
+            ref(base_model), id_expr, date_expr, kequn.landed_batch_watermark()) -%}
+        {%- set affected = [] -%}
+        {%- for p in partitions if p[1] %}{% do affected.append(p[0]) %}{% endfor -%}
+        delete from {{ this }} where {{ kequn.in_dates(partition_column, affected) }}
+    {%- else -%}
+        select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro %}

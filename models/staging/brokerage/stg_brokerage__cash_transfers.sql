@@ -1,4 +1,7 @@
-{{ config(**kequn.partition_overwrite_config('transfer_date')) }}
+{{ config(
+    pre_hook="{{ kequn.delete_affected_partitions('base_brokerage__cash_transfers', 'transfer_id', 'cast(transferred_at as date)', 'transfer_date') }}",
+    **kequn.partition_overwrite_config('transfer_date')
+) }}
 {#- Incremental by transfer_date. A nightly run rebuilds every transfer_date touched by a transfer_id
     seen in the landing batches above the table's greatest _batch_id (the dates of all its
     versions, valid or rejected, so a late cancellation or correction reaches the date the

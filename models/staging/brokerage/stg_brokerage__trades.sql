@@ -1,4 +1,7 @@
-{{ config(**kequn.partition_overwrite_config('trade_date')) }}
+{{ config(
+    pre_hook="{{ kequn.delete_affected_partitions('base_brokerage__trades', 'trade_id', 'cast(traded_at as date)', 'trade_date') }}",
+    **kequn.partition_overwrite_config('trade_date')
+) }}
 {#- Incremental by trade_date. A nightly run rebuilds every trade_date touched by a trade_id
     seen in the landing batches above the table's greatest _batch_id (the dates of all its
     versions, valid or rejected, so a late cancellation or correction reaches the date the
