@@ -41,20 +41,9 @@ REPORT_NAME = "segment_report.html"
 # models/exposures/_report__exposures.yml) and the seeds it takes names from.
 MARTS = ("client_segments", "group_monthly_summary", "client_group_membership_history",
          "acquisition_channel_summary")
-SEEDS = ("rule_groups", "rule_lifecycle_stages", "rule_churn_levels", "rule_churn_signals")
+SEEDS = ("rule_groups", "rule_lifecycle_stages", "rule_churn_levels", "rule_churn_signals",
+         "rule_acquisition_channels")
 
-# Presentation only (the seeds carry no Chinese name for these codes); an unknown code is
-# shown as itself, so a new channel or signal never breaks the page.
-CHANNEL_ZH = {
-    "app": "手机APP", "branch": "营业部", "partner_bank": "合作银行", "campus_event": "校园活动",
-    "community_event": "社区活动", "senior_university": "老年大学", "mom_community": "宝妈社群",
-    "social_media": "社交媒体", "chamber_of_commerce": "商会", "tech_park": "科技园区",
-    "referral": "转介绍", "unknown": "未知",
-}
-SIGNAL_ZH = {
-    "assets_fell": "资产下降", "net_outflow": "资金净流出", "trading_fell": "交易减少",
-    "logins_fell": "登录减少", "no_recent_trade": "近期无交易",
-}
 RISK_LEVELS = ("C1", "C2", "C3", "C4", "C5")
 # Order of the lifecycle funnel (a reading order, not a rule: stages come from the mart).
 FUNNEL = ("new", "active", "zombie", "dormant", "churned", "closed")
@@ -126,6 +115,8 @@ class ReportContext:
     levels: dict[str, str]                       # churn level -> 中文名, highest first
     at_risk_levels: tuple[str, ...]
     signals: dict[str, str]                      # signal_code -> English description
+    signal_names: dict[str, str]                 # signal_code -> 中文名
+    channels: dict[str, str]                     # acquisition channel code -> 中文名
     as_of: Any = None
     rule_version: str | None = None
 
@@ -139,15 +130,20 @@ class ReportContext:
         level_rows = con.execute(
             "select level_code, level_name_zh, is_at_risk from rules.rule_churn_levels "
             "order by min_score desc").fetchall()
-        signals = dict(con.execute(
-            "select signal_code, description from rules.rule_churn_signals "
-            "order by weight desc").fetchall())
+        signal_rows = con.execute(
+            "select signal_code, description, signal_name_zh from rules.rule_churn_signals "
+            "order by weight desc").fetchall()
+        channels = dict(con.execute(
+            "select channel_code, channel_name_zh from rules.rule_acquisition_channels "
+            "order by sort_order").fetchall())
         as_of, version = con.execute(
             "select max(as_of_date), max(rule_version) from marts.client_segments").fetchone()
         return cls(con=con, groups=groups, stages=stages,
                    levels={c: n for c, n, _ in level_rows},
                    at_risk_levels=tuple(c for c, _, r in level_rows if r),
-                   signals=signals, as_of=as_of, rule_version=version)
+                   signals={c: d for c, d, _ in signal_rows},
+                   signal_names={c: n for c, _, n in signal_rows}, channels=channels,
+                   as_of=as_of, rule_version=version)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.con.execute(sql, list(params)).fetchall()
@@ -416,7 +412,7 @@ def acquisition_channels(ctx: ReportContext) -> str:
         return empty_html("暂无渠道数据", "acquisition_channel_summary is empty")
 
     def name(c: str) -> str:
-        return f"{CHANNEL_ZH.get(c, c)} {c}"
+        return f"{ctx.channels.get(c, c)} {c}"
 
     rows = rows[::-1]   # largest on top
     fig, ax = plt.subplots(figsize=(12, 0.45 * len(rows) + 1.8))
@@ -494,7 +490,7 @@ def churn_risk(ctx: ReportContext) -> str:
             ax2.text(j, i, f"{v:.0f}%", ha="center", va="center", fontsize=8,
                      color="white" if v > 60 else "#1f2328")
     ax2.set_xticks(range(len(signals)),
-                   [f"{SIGNAL_ZH.get(s, s)}\n{s}" for s in signals], fontsize=8)
+                   [f"{ctx.signal_names.get(s, s)}\n{s}" for s in signals], fontsize=8)
     ax2.set_yticks(range(len(groups)), [ctx.group(g) for g in groups], fontsize=9)
     ax2.set_title("预警客户的预警原因 Reasons among clients at risk (% of group's at-risk)")
     ax2.spines[["top", "right", "left", "bottom"]].set_visible(False)
@@ -503,7 +499,7 @@ def churn_risk(ctx: ReportContext) -> str:
     for g in groups:
         ranked = sorted(((n, s) for (gg, s), n in fired.items() if gg == g), reverse=True)[:3]
         top_rows.append((ctx.group(g), at_risk.get(g, 0), "；".join(
-            f"{SIGNAL_ZH.get(s, s)} {s} ({n:,})" for n, s in ranked) or "—"))
+            f"{ctx.signal_names.get(s, s)} {s} ({n:,})" for n, s in ranked) or "—"))
     levels_txt = "、".join(f"{ctx.levels[lv]} {lv}" for lv in ctx.at_risk_levels)
     return (figure_html(ctx, fig, "流失预警 Churn risk")
             + f"<p class=note>预警客户 = 风险等级为 {_e(levels_txt)} 的客户（rule_churn_levels）；"
