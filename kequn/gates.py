@@ -197,8 +197,14 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
         "select 1 from information_schema.tables where table_catalog = 'wh' "
         "and table_schema = 'staging' and table_name = 'stg_brokerage__clients'"))
     if has_stg:
-        stmts.append("create or replace view client_risk_levels as select client_id, risk_level "
-                     "from wh.staging.stg_brokerage__clients where is_current_version")
+        # the version valid on the marts' as-of date, not the latest one: a build
+        # `--as-of D` on an extract holding later re-assessments is judged by what held on D
+        stmts.append(
+            "create or replace view client_risk_levels as select c.client_id, c.risk_level "
+            "from wh.staging.stg_brokerage__clients as c, "
+            "(select max(as_of_date) as as_of_date from wh.marts.client_segments) as a "
+            "where cast(c.updated_at as date) <= a.as_of_date "
+            "and (c.valid_to is null or cast(c.valid_to as date) > a.as_of_date)")
     else:
         stmts.append("create or replace view client_risk_levels as select "
                      "cast(null as varchar) as client_id, cast(null as varchar) as risk_level "

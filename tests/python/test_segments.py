@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -277,3 +278,31 @@ def test_changing_a_rule_seed_changes_assignments_and_rule_version(segments_buil
     assert after["S02"][:2] == ("silver_active", "silver_active")
     assert {v[2] for v in before.values()} != {v[2] for v in after.values()}
     assert len({v[2] for v in after.values()}) == 1
+
+
+def test_a_past_as_of_date_is_gated_on_the_risk_levels_valid_then(tmp_path):
+    """`kequn build --as-of D` on an extract holding later re-assessments: suitability is
+    judged (dbt and the marts gate alike) by each client's risk level on D, not the latest."""
+    raw = tmp_path / "raw"
+    kequn("generate", "--scale", "0.01", "--out", str(raw), "--no-progress",
+          env=isolated_env(tmp_path))
+    db = tmp_path / "kequn.duckdb"
+    kequn("build", "--raw-dir", str(raw), "--db", str(db), "--as-of", "2025-10-29",
+          env=isolated_env(tmp_path))
+    # the case is there: recommended clients whose risk level changed after the as-of date
+    (changed,) = _query(db, """
+        with at_as_of as (
+            select c.client_id, c.risk_level
+            from staging.stg_brokerage__clients as c
+            where cast(c.updated_at as date) <= date '2025-10-29'
+                and (c.valid_to is null or cast(c.valid_to as date) > date '2025-10-29')
+        )
+        select count(distinct r.client_id)
+        from marts.client_product_recommendations as r
+        inner join at_as_of as a using (client_id)
+        inner join staging.stg_brokerage__clients as cur
+            on r.client_id = cur.client_id and cur.is_current_version
+        where a.risk_level is distinct from cur.risk_level""")[0]
+    assert changed > 0, "no client re-assessed after the as-of date: the test proves nothing"
+    assert _query(db, "select distinct as_of_date from marts.client_segments") == [
+        (date(2025, 10, 29),)]
