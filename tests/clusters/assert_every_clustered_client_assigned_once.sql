@@ -2,7 +2,6 @@
 -- Every individual client of client_segments whose lifecycle stage is clustered (not in
 -- var cluster_excluded_lifecycle_stages) has exactly one row in client_behaviour_clusters
 -- at the current as-of date, and no other client has one.
-{%- set excluded_stages = var('cluster_excluded_lifecycle_stages') %}
 
 with
 
@@ -24,11 +23,13 @@ expected as (
         client_id,
         as_of_date
     from segments
-    {% if excluded_stages | length > 0 -%}
-        where lifecycle_stage not in (
-            {%- for stage in excluded_stages %}'{{ stage }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-        )
-    {%- endif %}
+    where {{ kequn.is_clustered_stage('lifecycle_stage') }}
+
+),
+
+current_as_of as (
+
+    select distinct as_of_date from segments
 
 ),
 
@@ -38,8 +39,8 @@ assigned as (
         assignments.client_id,
         count(*) as assignment_rows
     from assignments
-    inner join (select distinct as_of_date from segments) as current_date_
-        on assignments.as_of_date = current_date_.as_of_date
+    inner join current_as_of
+        on assignments.as_of_date = current_as_of.as_of_date
     group by assignments.client_id
 
 ),

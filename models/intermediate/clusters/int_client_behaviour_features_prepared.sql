@@ -18,7 +18,6 @@
     'online_trade_share',
     'assets_size',
 ] %}
-{%- set excluded_stages = var('cluster_excluded_lifecycle_stages') %}
 
 with
 
@@ -50,11 +49,7 @@ clustered_clients as (
         on
             segments.client_id = features.client_id
             and segments.as_of_date = features.month_end
-    {% if excluded_stages | length > 0 -%}
-        where segments.lifecycle_stage not in (
-            {%- for stage in excluded_stages %}'{{ stage }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-        )
-    {%- endif %}
+    where {{ kequn.is_clustered_stage('segments.lifecycle_stage') }}
 
 ),
 
