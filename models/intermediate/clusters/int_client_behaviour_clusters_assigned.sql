@@ -44,7 +44,12 @@ distances as (
         standardized.client_id,
         standardized.as_of_date,
         centroids.cluster_id,
-        sqrt(sum(power(standardized.feature_z - centroids.centroid_z, 2))) as distance
+        -- summed in feature order, not in whatever order parallel threads finish: the same
+        -- input gives the same distance to the last bit
+        sqrt(list_sum(list(
+            power(standardized.feature_z - centroids.centroid_z, 2)
+            order by standardized.feature_name
+        ))) as distance
     from standardized
     inner join centroids
         on standardized.feature_name = centroids.feature_name
