@@ -38,19 +38,23 @@ assigned_totals as (
 
 ),
 
+crosstab_clusters as (
+
+    select
+        cluster_id,
+        sum(clients) as clients
+    from crosstab
+    group by cluster_id
+
+),
+
 crosstab_mismatches as (
 
     select count(*) as clusters
     from profiles
-    left join (
-        select
-            cluster_id,
-            sum(clients) as clients
-        from crosstab
-        group by cluster_id
-    ) as cells
-        on profiles.cluster_id = cells.cluster_id
-    where coalesce(cells.clients, 0) <> profiles.clients
+    left join crosstab_clusters
+        on profiles.cluster_id = crosstab_clusters.cluster_id
+    where coalesce(crosstab_clusters.clients, 0) <> profiles.clients
 
 )
 

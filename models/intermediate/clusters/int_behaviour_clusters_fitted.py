@@ -36,7 +36,7 @@ N_INIT = 4
 OUTPUT_DTYPES = {
     "as_of_date": "datetime64[us]",
     "cluster_id": "int64",
-    "feature_name": "object",
+    "feature_name": "string",
     "centroid_z": "float64",
     "centroid_value": "float64",
     "feature_mean": "float64",
@@ -50,11 +50,11 @@ OUTPUT_DTYPES = {
     "k_min": "int64",
     "k_max": "int64",
     "k_max_used": "int64",
-    "criterion_name": "object",
+    "criterion_name": "string",
     "criterion_value": "float64",
-    "criterion_by_k": "object",
-    "fit_note": "object",
-    "model_version": "object",
+    "criterion_by_k": "string",
+    "fit_note": "string",
+    "model_version": "string",
 }
 
 

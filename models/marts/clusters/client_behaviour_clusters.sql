@@ -1,7 +1,15 @@
 {{ config(**kequn.partition_overwrite_config('partition_month_end')) }}
 {#- Incremental by calendar month: each build replaces the partition of its as-of date's
     month, so the table keeps one as-of date per past month (the last one built, the month
-    end once a build has run on it) and the current one. -#}
+    end once a build has run on it) and the current one. delete+insert replaces only the
+    partitions present in the new rows: the pre-hook also empties the current month when
+    no client is clustered today, so no stale assignment survives. -#}
+{{ config(pre_hook=[
+    "{% if is_incremental() %}delete from {{ this }} where partition_month_end = ("
+    ~ "select cast(" ~ dbt.last_day('as_of_date', 'month') ~ " as date) from "
+    ~ "{{ ref('int_as_of_dates_spined') }} where is_current){% endif %}",
+]) }}
+-- depends_on: {{ ref('int_as_of_dates_spined') }}
 -- One row per clustered client per as-of date: the behavioural cluster (AI 精细化分群) the
 -- client was assigned to by the build of that date, its distance and the runner-up.
 with
