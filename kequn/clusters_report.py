@@ -3,7 +3,7 @@
 `cluster_section(con)` reads the cluster marts of a warehouse (an open DuckDB connection
 to it, read-only is enough) and returns one HTML fragment: the fit (k and its silhouette
 per k tried), one row per cluster with its profile in Chinese and English, size and
-assets, and a chart of how the clusters cut across the primary groups. Plots are
+assets, and charts of how the clusters cut across the primary groups and lifecycle stages. Plots are
 matplotlib PNGs embedded as base64. Nothing is computed here that a mart does not hold.
 """
 
@@ -60,8 +60,8 @@ def _criterion_chart(criterion_by_k: str, k: int) -> str:
     return _png(fig)
 
 
-def _crosstab_chart(rows: list[tuple]) -> str:
-    """Heat map: share of each cluster's clients in each primary group."""
+def _crosstab_chart(rows: list[tuple], dimension: str) -> str:
+    """Heat map: share of each cluster's clients in each value of `dimension`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,7 +81,7 @@ def _crosstab_chart(rows: list[tuple]) -> str:
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=8,
                     color="white" if v > 0.6 else "black")
-    ax.set_title("share of each cluster's clients by primary group")
+    ax.set_title(f"share of each cluster's clients by {dimension.replace('_', ' ')}")
     fig.colorbar(im, ax=ax, fraction=0.03)
     return _png(fig)
 
@@ -100,9 +100,10 @@ def cluster_section(con: duckdb.DuckDBPyConnection) -> str:
         "from marts.behaviour_cluster_profiles order by clients desc, cluster_id").fetchall()
     if not profiles:
         return head + "<p>没有可聚类的客户。No clustered client at the as-of date.</p>"
-    crosstab = con.execute(
-        "select cluster_id, primary_group, sum(share_of_cluster) "
+    crosstabs = {dim: con.execute(
+        f"select cluster_id, {dim}, sum(share_of_cluster) "
         "from marts.behaviour_cluster_group_crosstab group by 1, 2").fetchall()
+        for dim in ("primary_group", "lifecycle_stage")}
     first = profiles[0]
     as_of, k, criterion, value, by_k, note, version = first[12:19]
     summary = (
@@ -128,5 +129,6 @@ def cluster_section(con: duckdb.DuckDBPyConnection) -> str:
             f"<td>{_e(group)} ({(group_share or 0):.0%})</td><td>{_e(stage)}</td>"
             f"<td><small>{_e(features)}</small></td></tr>")
     table = "<table>" + header + "".join(body) + "</table>"
-    charts = _criterion_chart(by_k, k) + _crosstab_chart(crosstab)
+    charts = _criterion_chart(by_k, k) + "".join(
+        _crosstab_chart(rows, dim) for dim, rows in crosstabs.items())
     return f'<section id="behaviour-clusters">{head}{summary}{table}{charts}</section>'

@@ -20,6 +20,7 @@ import pytest
 from conftest import isolated_env, kequn
 
 from kequn import PROJECT_DIR
+from kequn.clusters_report import cluster_section
 
 SCALE = "0.02"
 CLUSTER_MODELS = ["path:models/intermediate/clusters", "path:models/marts/clusters",
@@ -91,7 +92,7 @@ def generated(tmp_path_factory) -> dict:
 
     kequn("generate", "--append-day", "--out", str(raw), env=env)
     kequn("build", "--raw-dir", str(raw), "--db", str(db), env=env)
-    return {"first": first, "refit": refit, "nightly": _read(db)}
+    return {"first": first, "refit": refit, "nightly": _read(db), "db": db}
 
 
 def test_every_clustered_client_assigned_once(generated):
@@ -135,6 +136,20 @@ def test_cluster_ids_stable_after_an_appended_day(generated):
     months = [(d.year, d.month) for d in nightly["as_of_dates"]]
     assert len(months) == len(set(months))
     assert nightly["as_of_date"] in nightly["as_of_dates"]
+
+
+def test_report_section_shows_every_profile(generated):
+    con = duckdb.connect(str(generated["db"]), read_only=True)
+    try:
+        fragment = cluster_section(con)
+    finally:
+        con.close()
+    for profile in generated["nightly"]["profiles"]:
+        assert f"<b>{profile[7]}</b>" in fragment
+    assert fragment.count("data:image/png;base64,") == 3   # k chart, two cross-tabs
+    empty = duckdb.connect(":memory:")
+    assert "No cluster marts" in cluster_section(empty)
+    empty.close()
 
 
 def test_tiny_warehouse_clamps_k(handwritten_build, tmp_path):
