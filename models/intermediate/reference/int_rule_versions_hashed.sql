@@ -7,6 +7,8 @@
     ref('rule_asset_tiers'),
     ref('rule_churn_levels'),
     ref('rule_churn_signals'),
+    ref('rule_cluster_features'),
+    ref('rule_cluster_phrases'),
     ref('rule_group_lists'),
     ref('rule_groups'),
     ref('rule_lifecycle_stages'),
