@@ -86,9 +86,10 @@ def _crosstab_chart(rows: list[tuple], dimension: str) -> str:
     return _png(fig)
 
 
-def cluster_section(con: duckdb.DuckDBPyConnection) -> str:
-    """HTML fragment: 行为客群 / behavioural clusters of the warehouse behind `con`."""
-    head = "<h2>行为客群 Behavioural clusters (AI 精细化分群)</h2>"
+def cluster_section(con: duckdb.DuckDBPyConnection, *, heading: bool = True) -> str:
+    """HTML fragment: 行为客群 / behavioural clusters of the warehouse behind `con`
+    (`heading=False` where the page titles its sections itself, as the segment report does)."""
+    head = "<h2>行为客群 Behavioural clusters (AI 精细化分群)</h2>" if heading else ""
     if not _has_marts(con):
         return (head + "<p>此仓库没有行为客群表。No cluster marts in this warehouse "
                 "(models/marts/clusters runs on DuckDB only).</p>")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from kequn.clusters_report import cluster_section
 from kequn.state import state_dir
 
 if TYPE_CHECKING:
@@ -589,6 +590,12 @@ SECTIONS: list[Section] = [
     Section("suitability", "投资者适当性", "Suitability", suitability,
             "各主客群需要（重新）进行风险测评的客户占比。 Share of each primary group that "
             "needs a (new) risk assessment."),
+    Section("clusters", "行为客群", "Behavioural clusters (AI 精细化分群)",
+            lambda ctx: cluster_section(ctx.con, heading=False),
+            "规则客群之外，按资产结构、交易、资金流与线上行为聚出的客群，"
+            "及其与规则客群、生命旅程的交叉。 "
+            "Groups found in behaviour (asset mix, trading, flows, digital engagement) beyond "
+            "the rules, and how they cut across the rule groups and lifecycle stages."),
 ]
 
 CSS = """
