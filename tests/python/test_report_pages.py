@@ -75,8 +75,9 @@ def test_report_plots_are_drawn_from_the_marts(site):
     assert not re.search(r'(?:src|href)="https?://', page), "the report must load nothing"
     assert "<script" not in page
     pngs = _report_pngs(page)
-    # groups, lifecycle (funnel + stage transitions), migration, channels, churn, suitability
-    assert len(pngs) == 7
+    # groups, lifecycle (funnel + stage transitions), migration, channels, churn, suitability,
+    # behavioural clusters (silhouette per k, cluster x group, cluster x lifecycle)
+    assert len(pngs) == 10
     for i, img in enumerate(pngs):
         rgb = img.convert("RGB")
         assert rgb.width > 300 and rgb.height > 150, f"plot {i} is {rgb.size}"
