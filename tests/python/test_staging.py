@@ -15,6 +15,8 @@ import duckdb
 import pytest
 from conftest import FIXTURES, isolated_env, kequn
 
+from kequn.state import state_dir
+
 EXTRACT = FIXTURES / "handwritten_extract"
 
 # table: (raw, loaded, duplicate, rejected, orphan)
@@ -306,7 +308,7 @@ def test_rows_contradicting_their_own_file_are_rejected_and_counted(conflict_bui
     finally:
         con.close()
     # the build report lists the key, its file and its rows
-    report = sorted((conflict_build.parent / "builds").glob("*/report.html"))[-1]
+    report = sorted((state_dir(conflict_build) / "builds").glob("*/report.html"))[-1]
     page = report.read_text(encoding="utf-8")
     assert "Rows contradicting their own file" in page
     assert "holdings_2025-11-30.csv" in page and "account_id=A001" in page
