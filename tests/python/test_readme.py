@@ -42,6 +42,16 @@ def readme_commands(text: str) -> list[str]:
     return commands
 
 
+def test_readme_has_the_commands_a_newcomer_runs():
+    commands = readme_commands(README.read_text(encoding="utf-8"))
+    assert "make demo" in commands
+    assert any(c.startswith(".venv/bin/duckdb -readonly warehouse/kequn.duckdb") for c in commands)
+    # a continued line is one command
+    assert not any(c.endswith("\\") for c in commands)
+    assert any(c.startswith(".venv/bin/mf query --metrics") and "--group-by" in c
+               for c in commands)
+
+
 @pytest.fixture
 def scratch_repo(tmp_path: Path) -> Path:
     """A copy of the repository's tracked files (mtimes kept, so setup stays done), with the
