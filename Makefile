@@ -54,7 +54,6 @@ demo: setup
 	@$(BIN)/kequn build --raw-dir $(DEMO_RAW) --db $(DEMO_DB) --full-refresh
 	@echo "== kequn summary --db $(DEMO_DB)"
 	@$(BIN)/kequn summary --db $(DEMO_DB)
-	@echo "== kequn docs --db $(DEMO_DB)"
 	@$(BIN)/kequn docs --db $(DEMO_DB)
 
 # sqlfluff's dbt templater opens the profile's DuckDB file: give it its own, so linting

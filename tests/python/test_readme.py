@@ -95,12 +95,12 @@ def test_every_readme_command_runs_as_written(scratch_repo: Path):
             assert len(lines) < DEMO_MAX_LINES, f"make demo printed {len(lines)} lines"
             # the summary ends with the warehouse and build report; the docs step after it
             # with the segment report and the docs site, each a file that exists
-            tail = "\n".join(lines[-6:])
-            assert lines[-5].startswith("仓库: ") and lines[-4].startswith("构建报告: "), tail
-            assert lines[-4].endswith("report.html"), tail
+            tail = "\n".join(lines[-5:])
+            assert lines[-4].startswith("仓库: ") and lines[-3].startswith("构建报告: "), tail
+            assert lines[-3].endswith("report.html"), tail
             assert lines[-2].startswith("segment report: "), tail
             assert lines[-1].startswith("docs site: "), tail
-            for line in (lines[-4], lines[-2], lines[-1]):
+            for line in (lines[-3], lines[-2], lines[-1]):
                 path = Path(line.split(": ", 1)[1])
                 assert (path if path.is_absolute() else scratch_repo / path).is_file(), line
         if command.startswith(".venv/bin/duckdb"):
