@@ -30,6 +30,12 @@ def _command(sub, name: str, summary: str, description: str) -> argparse.Argumen
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def _db_option(parser: argparse.ArgumentParser, how: str = "") -> None:
+    """The published warehouse a command works on (every command that reads or builds one)."""
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB,
+                        help=f"published DuckDB file{how} (default {DEFAULT_DB})")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kequn", description=__doc__.split("\n\n")[0],
@@ -72,8 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="extract directory following docs/raw_extracts.md (required)")
     b.add_argument("--as-of", type=_date, default=None,
                    help="as-of date (default: latest snapshot date in the data)")
-    b.add_argument("--db", type=Path, default=DEFAULT_DB,
-                   help=f"published DuckDB file (default {DEFAULT_DB})")
+    _db_option(b)
     b.add_argument("--full-refresh", action="store_true",
                    help="re-land every file and rebuild incremental models from scratch "
                         "(default: a nightly build of what is new)")
@@ -104,8 +109,7 @@ def _parser() -> argparse.ArgumentParser:
                  "Clients, assets and high-net-worth clients per primary group, churn risk by "
                  "group, lifecycle\nstage by acquisition channel and asset tiers, with the "
                  "Chinese names from seeds/rules/.")
-    s.add_argument("--db", type=Path, default=DEFAULT_DB,
-                   help=f"published DuckDB file (default {DEFAULT_DB})")
+    _db_option(s)
     s.add_argument("--lang", choices=["zh", "en"], default="zh",
                    help="zh: Chinese names and headers first; en: codes and English "
                         "headers first (default zh)")
@@ -130,8 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                   "Group sizes and assets by month, the lifecycle funnel, primary-group "
                   "migration,\nacquisition channels, churn risk and suitability; Chinese labels "
                   "with English beside.")
-    rp.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
-                    help="published DuckDB file, opened read-only (default warehouse/kequn.duckdb)")
+    _db_option(rp, ", opened read-only")
     rp.add_argument("--out", type=Path, default=None,
                     help="HTML file to write (default <db state dir>/segment_report.html, "
                          "e.g. warehouse/kequn.state/segment_report.html)")
@@ -140,9 +143,7 @@ def _parser() -> argparse.ArgumentParser:
                   "report behind one index page, all offline",
                   "dbt docs run against a copy of the warehouse; the published file is never "
                   "opened\nfor writing. Every asset is local (npm packages in node_modules/).")
-    dc.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
-                    help="published DuckDB file, never opened for writing "
-                         "(default warehouse/kequn.duckdb)")
+    _db_option(dc, ", never opened for writing")
     dc.add_argument("--out", type=Path, default=None,
                     help="site folder, replaced whole (default <db state dir>/docs, "
                          "e.g. warehouse/kequn.state/docs)")
@@ -153,8 +154,7 @@ def _parser() -> argparse.ArgumentParser:
                   "CSV, Parquet and XLSX per list, branch and group, keyed by client_id and "
                   "never holding PII;\nwhich list a client is on and the next action come from "
                   "marts.client_outreach_lists.")
-    ex.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
-                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    _db_option(ex)
     ex.add_argument("--out", type=Path, required=True,
                     help="folder to write, replaced whole if it holds an earlier export "
                          "(required)")
@@ -182,8 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     csub = cp.add_subparsers(dest="campaign_command", required=True)
     cf = csub.add_parser("freeze", help="freeze today's members of a group into "
                          "<db stem>.state/campaigns/<name>.parquet")
-    cf.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
-                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    _db_option(cf)
     cf.add_argument("--name", required=True,
                     help="campaign name (lowercase, digits, _ or -); frozen once")
     cf.add_argument("--group", required=True,
@@ -193,8 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     cf.add_argument("--control-share", type=float, default=0.1,
                     help="share of the cohort held out as the control arm (default 0.1)")
     cl = csub.add_parser("list", help="list the frozen campaigns of a warehouse")
-    cl.add_argument("--db", type=Path, default=Path("warehouse/kequn.duckdb"),
-                    help="published DuckDB file (default warehouse/kequn.duckdb)")
+    _db_option(cl)
 
     return p
 
