@@ -54,8 +54,8 @@ def _criterion_chart(criterion_by_k: str, k: int) -> str:
     fig, ax = plt.subplots(figsize=(4.5, 2.6))
     ax.bar(ks, values, color=["#c0392b" if kk == k else "#95a5a6" for kk in ks])
     ax.set_xlabel("k")
-    ax.set_ylabel("silhouette")
-    ax.set_title("k chosen by silhouette (red)")
+    ax.set_ylabel("轮廓系数 silhouette")
+    ax.set_title("按轮廓系数选 k（红） k chosen by silhouette (red)")
     ax.set_xticks(ks)
     return _png(fig)
 
@@ -76,12 +76,14 @@ def _crosstab_chart(rows: list[tuple], dimension: str) -> str:
     fig, ax = plt.subplots(figsize=(1.1 * len(groups) + 2, 0.45 * len(clusters) + 1.5))
     im = ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(groups)), groups, rotation=35, ha="right")
-    ax.set_yticks(range(len(clusters)), [f"cluster {c}" for c in clusters])
+    ax.set_yticks(range(len(clusters)), [f"客群 cluster {c}" for c in clusters])
     for i, row in enumerate(grid):
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=8,
                     color="white" if v > 0.6 else "black")
-    ax.set_title(f"share of each cluster's clients by {dimension.replace('_', ' ')}")
+    zh = {"primary_group": "主客群", "lifecycle_stage": "生命旅程"}.get(dimension, dimension)
+    ax.set_title(f"各行为客群的{zh}构成 Share of each cluster's clients by "
+                 f"{dimension.replace('_', ' ')}")
     fig.colorbar(im, ax=ax, fraction=0.03)
     return _png(fig)
 
