@@ -22,7 +22,17 @@ from typing import Any
 from kequn import gates, publish, report
 from kequn.console import QUIET, VERBOSE, Console
 from kequn.dbt import DbtError, dbt_env, run_dbt
-from kequn.landing import LandingError, RawDirError, check_extract, land
+from kequn.landing import (
+    ATTEMPTS,
+    LandingError,
+    RawDirError,
+    check_extract,
+    land,
+    read_error,
+    record_rows,
+    remove_transcodes,
+    unreadable_file,
+)
 from kequn.state import state_dir
 
 EXIT_CONTRACT = 2     # the extract breaks the contract (landing or raw gate)
@@ -178,6 +188,11 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         out.stage(name, status, first, seconds)
 
     exit_code = 0
+    transcodes = p.build_dir / "transcoded"   # GB18030 CSVs as UTF-8: removed in finally
+    # a build killed earlier could not remove its transcodes: this warehouse's lock is
+    # held, so no other build of it runs, and every transcode folder left is stale
+    for stale in (p.state / "builds").glob("*/transcoded"):
+        remove_transcodes(stale)
     try:
         t = time.perf_counter()
         out.line(f"kequn build {run_id}: building in {p.build_dir}")
@@ -188,17 +203,14 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
 
         t = time.perf_counter()
         try:
-            landing = land(args.raw_dir, p.build_landing, progress=out.level >= VERBOSE)
+            landing = land(args.raw_dir, p.build_landing, attempts=p.state / ATTEMPTS,
+                           transcode_dir=transcodes, progress=out.level >= VERBOSE)
         except LandingError as exc:
             step("land", time.perf_counter() - t, "failed", str(exc))
             raise BuildFailed("land", f"the extract breaks the contract: {exc}",
                               EXIT_CONTRACT) from exc
         out.line("\n".join(landing.lines()), verbose_only=True)
-        run["landing"] = {name: {"files": tl.files_total, "new_files": tl.files_new,
-                                 "rows": tl.rows_total, "new_rows": tl.rows_new,
-                                 "extra_columns": sorted({c for cs in tl.extra_columns.values()
-                                                          for c in cs})}
-                          for name, tl in landing.tables.items()}
+        run["landing"] = _landing_doc(landing)
         run["not_read"] = [{"file": f, "reason": r} for f, r in landing.not_read()]
         run["encodings"] = [{"file": f, "encoding": e} for tl in landing.tables.values()
                             for f, e in sorted(tl.encodings.items())]
@@ -216,13 +228,22 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         run["thresholds"] = thresholds
         t = time.perf_counter()
         # A nightly build checks only the batch it landed (earlier ones passed when published)
-        incremental = not full_refresh and any(t.rows_total > t.rows_new
+        incremental = not full_refresh and any(t.files_total > t.files_new
                                                for t in landing.tables.values())
         raw = gates.run_raw_gate(
             p.build_landing, p.build_dir, thresholds,
             new_batch=landing.batch_id if incremental else None,
             rows_before={n: t.rows_total - t.rows_new for n, t in landing.tables.items()})
         run["gates"]["raw"] = _gate_doc(raw)
+        if not raw.success:
+            # a delivered file DuckDB cannot read fails every expectation on its table:
+            # say which file, line and why (read again only when the gate failed)
+            bad_file = unreadable_file(p.build_landing,
+                                       landing.batch_id if incremental else None)
+            if bad_file:
+                step("raw gate", time.perf_counter() - t, "failed", bad_file)
+                raise BuildFailed("raw gate", f"the extract breaks the contract: {bad_file}",
+                                  EXIT_CONTRACT)
         step("raw gate", time.perf_counter() - t, "ok" if raw.success else "failed",
              f"{_gate_line(raw)} on "
              + (f"landing batch {landing.batch_id}" if incremental else "every landed row"))
@@ -250,6 +271,11 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
             _release_dbt_database()
             run["dbt"] = _dbt_results(p.target)
             step("dbt build", time.perf_counter() - t, "failed", str(exc)[:2000])
+            # a delivered file the base model could not read: a contract breach
+            bad_file = read_error(str(exc), p.build_landing)
+            if bad_file:
+                raise BuildFailed("dbt build", f"the extract breaks the contract: {bad_file}",
+                                  EXIT_CONTRACT) from exc
             raise BuildFailed("dbt build", str(exc)) from exc
         if progress:
             progress.close()
@@ -259,7 +285,14 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
 
         t = time.perf_counter()
         write_status_step(p, "marts gate")
-        landed_rows = {name: tl.rows_total for name, tl in landing.tables.items()}
+        # rows per file of the new batch, as the base models read them, into the manifest
+        # the publish step commits
+        try:
+            landed_rows = record_rows(landing, p.build_db)
+        except LandingError as exc:
+            step("marts gate", time.perf_counter() - t, "failed", str(exc))
+            raise BuildFailed("marts gate", str(exc)) from exc
+        run["landing"] = _landing_doc(landing)
         marts = gates.run_marts_gate(p.build_db, p.build_dir, thresholds, landed_rows,
                                      since_batch=landing.batch_id if incremental else None)
         run["gates"]["marts"] = _gate_doc(marts)
@@ -292,6 +325,9 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         run["failed_step"] = run["steps"][-1]["name"] if run["steps"] else "prepare"
         run["error"] = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         exit_code = EXIT_FAILED
+    finally:
+        # the one copy of delivered values a build makes (PII): gone whatever happened
+        remove_transcodes(transcodes)
     if run["gates"]:
         t = time.perf_counter()
         try:
@@ -326,8 +362,16 @@ def _landing_line(landing: Any) -> str:
     files = sum(t.files_new for t in tables)
     if not files:
         return f"no new files in {landing.raw_dir}"
-    return (f"batch {landing.batch_id}: {files:,} new files, {landing.rows_new:,} new rows "
-            f"in {sum(1 for t in tables if t.files_new)} tables")
+    return (f"batch {landing.batch_id}: {files:,} new files in "
+            f"{sum(1 for t in tables if t.files_new)} tables (read in place, no copy)")
+
+
+def _landing_doc(landing: Any) -> dict[str, Any]:
+    """Files and rows per table (rows known once the base models have read the batch)."""
+    return {name: {"files": tl.files_total, "new_files": tl.files_new,
+                   "rows": tl.rows_total, "new_rows": tl.rows_new,
+                   "extra_columns": sorted({c for cs in tl.extra_columns.values() for c in cs})}
+            for name, tl in landing.tables.items()}
 
 
 def _gate_line(g: gates.GateResult) -> str:

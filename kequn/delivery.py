@@ -4,8 +4,9 @@ Which files of a table folder are data (`*.csv`, `*.csv.gz`, `*.parquet`) and, f
 other file, why it is not read; a content fingerprint (SHA-256 of the bytes as delivered,
 so a file rewritten in place is noticed even at the same size); for CSV its text encoding
 (UTF-8, else GB18030 — the superset of GBK that Chinese source systems export), the first
-NUL byte, and the header row. One streaming pass over the bytes does all of it. Nothing
-here reads rows into the warehouse: that is landing's job (kequn/landing.py).
+NUL byte, and the header row. One streaming pass over the bytes does all of it (the
+fingerprint has to read every byte anyway; the NUL and UTF-8 checks ride on that read).
+Nothing here reads rows: the base models read each file in place (kequn/landing.py).
 """
 
 from __future__ import annotations
@@ -141,14 +142,15 @@ def _scan_csv(path: Path, fmt: str) -> tuple[str, str]:
         "re-export it as UTF-8")
 
 
-def _open_csv(path: Path, fmt: str) -> BinaryIO:
+def open_csv(path: Path, fmt: str) -> BinaryIO:
+    """The (decompressed) bytes of a delivered CSV."""
     return gzip.open(path, "rb") if fmt == "csv.gz" else open(path, "rb")  # noqa: SIM115
 
 
 def _decodes(path: Path, fmt: str, encoding: str) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        with _open_csv(path, fmt) as fh:
+        with open_csv(path, fmt) as fh:
             while chunk := fh.read(CHUNK):
                 decoder.decode(chunk)
         decoder.decode(b"", final=True)
@@ -159,7 +161,7 @@ def _decodes(path: Path, fmt: str, encoding: str) -> bool:
 
 def _csv_header(path: Path, fmt: str, encoding: str) -> tuple[str, ...]:
     text_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-    with _open_csv(path, fmt) as fh, io.TextIOWrapper(fh, encoding=text_encoding,
+    with open_csv(path, fmt) as fh, io.TextIOWrapper(fh, encoding=text_encoding,
                                                       newline="") as text:
         try:
             header = next(csv.reader(text, delimiter=",", quotechar='"', doublequote=True))
@@ -172,6 +174,20 @@ def _csv_header(path: Path, fmt: str, encoding: str) -> tuple[str, ...]:
     names = tuple(name if name.strip() else f"_blank_{i + 1}" for i, name in enumerate(header))
     _refuse_repeated(names)
     return names
+
+
+def header(path: Path, fmt: str, encoding: str | None) -> tuple[str, ...]:
+    """The header of a data file, reading only its first line (CSV) or footer (Parquet)."""
+    if fmt == "parquet":
+        return _parquet_columns(path)
+    return _csv_header(path, fmt, encoding or "utf-8")
+
+
+def parquet_rows(path: Path) -> int:
+    """The row count a Parquet file states in its footer."""
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows)
 
 
 def _parquet_columns(path: Path) -> tuple[str, ...]:

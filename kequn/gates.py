@@ -47,6 +47,7 @@ from kequn.gx_suites import (
     marts_expectations,
     raw_expectations,
 )
+from kequn.landing import delivered_relation
 from kequn.pii_proof import pii_scan_sql, pii_scan_sql_empty
 from kequn.sql import sql_str as _sql_str
 
@@ -148,15 +149,14 @@ def _load_params(mem: MemoryDb, thresholds: dict[str, Any]) -> None:
 def _create_raw_views(mem: MemoryDb, landing_dir: Path | None,
                       only_batch: int | None = None) -> None:
     stmts = []
-    scope = "" if only_batch is None else f" where _batch_id = {int(only_batch)}"
     for table, columns in raw_tables().items():
         if landing_dir is None:
             cols = ", ".join(f"cast(null as varchar) as {c}" for c in (*columns, *LINEAGE_COLUMNS))
             stmts.append(f"create or replace view {table} as select {cols} where false")
         else:
-            glob = landing_dir / table / "*.parquet"
+            # the delivered files, read in place (the SQL the base models run)
             stmts.append(f"create or replace view {table} as select * from "
-                         f"read_parquet({_sql_str(glob)}, union_by_name = true){scope}")
+                         f"{delivered_relation(landing_dir, table, only_batch)}")
     if CODE_MAPPINGS.exists():
         stmts.append("create or replace view code_variants as select domain, raw_value from "
                      f"read_csv({_sql_str(CODE_MAPPINGS)}, all_varchar = true, header = true)")

@@ -1,5 +1,7 @@
--- One row per raw table: how many rows landing delivered (the left side of
--- dq_reconciliation's raw_rows = loaded_rows + duplicate_rows + rejected_rows).
+-- One row per raw table: how many delivered rows its base model read, every row of every
+-- file (the left side of dq_reconciliation's raw_rows = loaded_rows + duplicate_rows +
+-- rejected_rows). The base model holds each raw row once, reject or not; the delivered
+-- files are not read a second time to count them.
 {%- set tables = ['clients', 'accounts', 'products', 'fx_rates', 'holdings', 'balances',
                   'trades', 'cash_transfers', 'app_events'] %}
 
@@ -8,7 +10,7 @@ with
 {% for t in tables %}
     {{ t }} as (
 
-        select count(*) as raw_rows from {{ source('brokerage', t) }}
+        select count(*) as raw_rows from {{ ref('base_brokerage__' ~ t) }}
 
     ),
 {% endfor %}

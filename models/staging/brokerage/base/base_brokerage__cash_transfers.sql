@@ -7,11 +7,9 @@ with
 
 source as (
 
-    select * from {{ source('brokerage', 'cash_transfers') }}
-    {% if is_incremental() -%}
-        -- only the batches landed since this table was last built
-        where _batch_id > {{ kequn.landed_batch_watermark() }}
-    {%- endif %}
+    -- each delivered file read in place, once (macros/delivery): a nightly run reads
+    -- only the files of the batches landed since this table was last built
+    select * from {{ kequn.delivered_rows('cash_transfers') }} as delivered
 
 ),
 
