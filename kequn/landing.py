@@ -525,3 +525,16 @@ def unreadable_file(landing_dir: Path | str, batch: int | None = None) -> str | 
     finally:
         con.close()
     return None
+
+
+def delivered_counts(landing_dir: Path | str, batch: int | None = None) -> dict[str, int]:
+    """{table: rows} of the delivered files (of `batch`, or every one), counted by reading
+    them: for `kequn land` used on its own and for tests; a build counts the base models'
+    rows instead (`record_rows`)."""
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        return {table: int(con.execute(
+            f"select count(*) from {delivered_relation(landing_dir, table, batch)}"
+        ).fetchone()[0]) for table in raw_tables()}
+    finally:
+        con.close()

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from kequn import gates, publish, report
-from kequn.landing import land
+from kequn.landing import delivered_counts, land
 from kequn.state import state_dir
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handwritten_extract"
@@ -297,8 +297,9 @@ def test_nightly_raw_gate_checks_the_new_batch_on_its_own(extract: Path, tmp_pat
             "2025-11-29 10:00:00" for i in range(3)]
     (extract / "trades" / "trades_2025-11-29.csv").write_text("\n".join([header, *rows]) + "\n")
     second = land(extract, landing, progress=False)
-    assert second.batch_id == first.batch_id + 1 and second.rows_new == 3
-    before = {n: t.rows_total - t.rows_new for n, t in second.tables.items()}
+    assert second.batch_id == first.batch_id + 1
+    assert delivered_counts(landing, second.batch_id)["trades"] == 3
+    before = delivered_counts(landing, first.batch_id)
     thresholds = gates.load_thresholds({})
 
     every_row = gates.run_raw_gate(landing, tmp_path / "all", thresholds)
@@ -314,7 +315,7 @@ def test_nightly_raw_gate_checks_the_new_batch_on_its_own(extract: Path, tmp_pat
     assert {f.asset for f in nightly.findings} == {"trades"}, "\n".join(nightly.lines())
 
     # a bound on all landed trades rows: 1 row over it fails the batch, at it passes
-    total = second.tables["trades"].rows_total
+    total = delivered_counts(landing)["trades"]
     for limit, ok in ((total - 1, False), (total, True)):
         capped = {**thresholds, "row_bounds": {"default": {"min": 1, "max": None},
                                                "trades": {"min": 1, "max": limit}}}

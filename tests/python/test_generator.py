@@ -19,7 +19,7 @@ import pytest
 
 from kequn.contract import raw_tables
 from kequn.generate import run_generate
-from kequn.landing import land
+from kequn.landing import delivered_relation, land
 
 SCALE = 0.006  # 600 clients
 WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
@@ -422,7 +422,7 @@ def test_append_day_adds_files_and_lands(tmp_path):
     report = land(out, tmp_path / "landing", progress=False)
     assert report.tables["trades"].files_total == report.tables["trades"].files_new
     snap = duckdb.connect().execute(
-        f"select max(snapshot_date) from read_parquet('{tmp_path}/landing/holdings/*.parquet') "
+        f"select max(snapshot_date) from {delivered_relation(tmp_path / 'landing', 'holdings')} "
         "where snapshot_date like '____-__-__'"
     ).fetchone()[0]
     assert snap == "2025-12-02"

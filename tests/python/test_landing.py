@@ -40,7 +40,7 @@ from conftest import (
 )
 
 from kequn.contract import raw_tables
-from kequn.landing import LandingError, land
+from kequn.landing import LandingError, delivered_counts, delivered_relation, land
 from kequn.state import state_dir
 
 HANDWRITTEN = FIXTURES / "handwritten_extract"
@@ -189,9 +189,12 @@ def test_a_landed_file_rewritten_in_place_at_the_same_size_is_refused(
     assert not (kept / "target").exists(), "dbt must not run on a rewritten file"
 
 
-def test_manifest_records_each_file_with_a_fingerprint(tmp_path: Path) -> None:
-    report = land(HANDWRITTEN, tmp_path / "landing", progress=False)
-    manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
+@pytest.mark.slow
+def test_manifest_records_each_file_with_a_fingerprint(handwritten_build: Path) -> None:
+    """The published manifest: every file with its size, fingerprint, format, encoding,
+    batch and the rows its base model read (counted by the build, not by landing)."""
+    manifest = json.loads((state_dir(handwritten_build) / "landing" / "_manifest.json")
+                          .read_text())
     for rel, entry in manifest["files"].items():
         path = HANDWRITTEN / rel
         assert entry["size"] == path.stat().st_size
@@ -202,7 +205,48 @@ def test_manifest_records_each_file_with_a_fingerprint(tmp_path: Path) -> None:
     rows = {t: sum(e["rows"] for r, e in manifest["files"].items() if r.startswith(t + "/"))
             for t in raw_tables()}
     assert rows == _extract_rows(HANDWRITTEN)
-    assert rows == {t: v.rows_total for t, v in report.tables.items()}
+    with duckdb.connect(str(handwritten_build), read_only=True) as con:
+        raw_rows = dict(con.execute(
+            "select table_name, raw_rows from marts.dq_reconciliation").fetchall())
+    assert raw_rows == rows
+
+
+def test_landing_copies_nothing_and_lists_each_file_to_read(tmp_path: Path) -> None:
+    """Landing writes only its manifest and the list of files to read: no data file, and
+    the rows read in place through that list are the extract's."""
+    land(HANDWRITTEN, tmp_path / "landing", progress=False)
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+                     if p.is_file())
+    assert written == ["batch_attempts.jsonl", "landing/_delivered.jsonl",
+                       "landing/_manifest.json"], written
+    assert delivered_counts(tmp_path / "landing") == _extract_rows(HANDWRITTEN)
+    manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
+    for rel, entry in manifest["files"].items():
+        assert entry["rows"] == (None if entry["format"] != "parquet"
+                                 else _extract_rows_of(HANDWRITTEN / rel)), rel
+
+
+def _extract_rows_of(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
+def test_a_batch_id_is_never_reused(tmp_path: Path) -> None:
+    """A landing whose build never published (failed, or killed) keeps its batch id: the
+    next landing of the same files takes the next one, as every allocation is recorded."""
+    raw = tmp_path / "raw"
+    shutil.copytree(HANDWRITTEN, raw)
+    attempts = tmp_path / "state" / "batch_attempts.jsonl"
+    first = land(raw, tmp_path / "build1" / "landing", attempts=attempts, progress=False)
+    # build 1 failed: its landing folder (and manifest) is never committed
+    again = land(raw, tmp_path / "build2" / "landing", attempts=attempts, progress=False)
+    assert (first.batch_id, again.batch_id) == (1, 2)
+    assert [json.loads(x)["batch_id"] for x in attempts.read_text().splitlines()] == [1, 2]
+    # a landing with no new file allocates nothing
+    shutil.copytree(tmp_path / "build2" / "landing", tmp_path / "build3" / "landing")
+    none_new = land(raw, tmp_path / "build3" / "landing", attempts=attempts, progress=False)
+    assert none_new.files_new == 0 and len(attempts.read_text().splitlines()) == 2
 
 
 def test_a_copied_extract_is_not_a_rewrite(tmp_path: Path) -> None:
@@ -214,7 +258,7 @@ def test_a_copied_extract_is_not_a_rewrite(tmp_path: Path) -> None:
     moved = tmp_path / "moved"
     shutil.copytree(raw, moved, copy_function=shutil.copyfile)
     again = land(moved, tmp_path / "landing", progress=False)
-    assert again.rows_new == 0
+    assert again.files_new == 0
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())
     for rel, entry in manifest["files"].items():
         assert entry["mtime_ns"] == (moved / rel).stat().st_mtime_ns
@@ -270,16 +314,21 @@ def test_a_nul_byte_is_refused_naming_file_and_line(extract: Path, tmp_path: Pat
     assert "NUL byte" in msg, msg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("extra", "found"), [(["x"], "13"), (None, "11")])
-def test_a_ragged_row_is_refused_naming_file_and_line(extract: Path, tmp_path: Path,
+def test_a_ragged_row_is_refused_naming_file_and_line(home: Path, raw: Path,
                                                       extra: list[str] | None,
                                                       found: str) -> None:
-    header, rows = read_csv(extract / "trades" / "trades_2025-11-27.csv")
+    """Rows are read once, in place, by DuckDB's strict CSV reader: a ragged row fails the
+    build as a contract breach naming table, file, line and field counts; the published
+    warehouse is unchanged."""
+    before = sha256(home)
+    header, rows = read_csv(raw / "trades" / "trades_2025-11-27.csv")
     rows[4] = rows[4] + extra if extra else rows[4][:-1]
-    write_csv(extract / "trades" / "trades_2099-01-01.csv", header, rows)
-    msg = _refusal(extract, tmp_path)
-    assert "trades: file trades/trades_2099-01-01.csv line 6" in msg, msg
-    assert f"has {found} fields where its header has 12" in msg, msg
+    write_csv(raw / "trades" / "trades_2099-01-01.csv", header, rows)
+    proc = build(raw, home)
+    assert_failed_cleanly(proc, home, before, "trades: file trades/trades_2099-01-01.csv line 6",
+                          f"has {found} fields where its header has 12", code=2)
 
 
 def test_a_file_in_neither_utf8_nor_gb18030_is_refused(extract: Path,
@@ -327,7 +376,7 @@ def _odd_but_valid_delivery(raw: Path) -> dict[str, int]:
 def test_gzip_and_gbk_files_land_and_others_are_named(extract: Path, tmp_path: Path) -> None:
     added = _odd_but_valid_delivery(extract)
     report = land(extract, tmp_path / "landing", progress=False)
-    trades, clients = report.tables["trades"], report.tables["clients"]
+    trades = report.tables["trades"]
     assert dict(trades.ignored_files) == {
         "trades/.DS_Store": "hidden file",
         "trades/notes.txt": "not a data file (the contract's files are "
@@ -337,16 +386,23 @@ def test_gzip_and_gbk_files_land_and_others_are_named(extract: Path, tmp_path: P
     assert "read as GB18030 (not UTF-8): clients/clients_2099-01-02_gbk.csv" in lines, lines
     manifest = json.loads((tmp_path / "landing" / "_manifest.json").read_text())["files"]
     assert manifest["trades/trades_2099-01-01.csv.gz"]["format"] == "csv.gz"
-    assert manifest["trades/trades_2099-01-01.csv.gz"]["rows"] == added["trades"] - 1
     assert manifest["clients/clients_2099-01-02_gbk.csv"]["encoding"] == "gb18030"
-    assert trades.rows_total == _extract_rows(HANDWRITTEN)["trades"] + added["trades"]
-    assert clients.rows_total == _extract_rows(HANDWRITTEN)["clients"] + added["clients"]
+    counts = delivered_counts(tmp_path / "landing")
+    assert counts["trades"] == _extract_rows(HANDWRITTEN)["trades"] + added["trades"]
+    assert counts["clients"] == _extract_rows(HANDWRITTEN)["clients"] + added["clients"]
     con = duckdb.connect()
+    gz = con.execute(
+        f"select count(*) from {delivered_relation(tmp_path / 'landing', 'trades')} "
+        "where _source_file = 'trades/trades_2099-01-01.csv.gz'").fetchone()[0]
+    assert gz == added["trades"] - 1
+    # read in place from a UTF-8 transcode beside the landing folder (a build removes it)
     got = con.execute(
-        "select occupation, job_title, employer_name, city, _row_in_file from read_parquet(?) "
-        "where client_id = ?",
-        [str(tmp_path / "landing" / "clients" / "*.parquet"), GBK_CLIENT]).fetchall()
-    assert got == [("学生", "总经理", "华为技术有限公司", "深圳", 1)]
+        "select occupation, job_title, employer_name, city, _source_file, _row_in_file "
+        f"from {delivered_relation(tmp_path / 'landing', 'clients')} where client_id = ?",
+        [GBK_CLIENT]).fetchall()
+    assert got == [("学生", "总经理", "华为技术有限公司", "深圳",
+                    "clients/clients_2099-01-02_gbk.csv", 1)]
+    assert report.transcoded is not None and len(list(report.transcoded.iterdir())) == 2
 
 
 @pytest.fixture(scope="module")
@@ -402,3 +458,88 @@ def test_files_not_read_are_named_on_the_console_and_in_the_report(
     assert "Files in the extract not read" in html
     assert "trades/notes.txt" in html and "not a data file" in html
     assert "clients/clients_2099-01-02_gbk.csv" in html and "gb18030" in html
+
+
+# --------------------------------------------------------------------------- PII
+
+
+def _fixture_pii(raw: Path) -> set[str]:
+    """Every name, ID number and phone the extract delivers (CSV and Parquet clients)."""
+    import pyarrow.parquet as pq
+
+    values: set[str] = set()
+    for path in sorted((raw / "clients").iterdir()):
+        if path.suffix == ".parquet":
+            table = pq.read_table(path).to_pydict()
+            rows = [dict(zip(table, r, strict=True)) for r in zip(*table.values(), strict=True)]
+        elif path.suffix == ".csv":
+            encoding = "gb18030" if "gbk" in path.name else "utf-8"
+            with path.open(newline="", encoding=encoding) as fh:
+                rows = list(csv.DictReader(fh))
+        else:
+            continue
+        values |= {str(r[c]).strip() for r in rows for c in ("name", "id_number", "phone")
+                   if r.get(c) and len(str(r[c]).strip()) >= 4}
+    return values
+
+
+def _files_holding(folder: Path, values: set[str]) -> list[str]:
+    """Files under `folder` whose bytes (UTF-8 or GB18030, gzip opened) hold any value; a
+    DuckDB file is asked through SQL for every text column of every table."""
+    needles = [v.encode(e) for v in values for e in ("utf-8", "gb18030")]
+    hits = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        found = [n for n in needles if n in data]
+        if path.suffix == ".duckdb" and not path.name.endswith(".wal"):
+            with duckdb.connect(str(path), read_only=True) as con:
+                cols = con.execute(
+                    "select table_schema, table_name, column_name from information_schema.columns "
+                    "where data_type = 'VARCHAR'").fetchall()
+                for schema, table, column in cols:
+                    q = (f'select count(*) from "{schema}"."{table}" '
+                         f'where "{column}" in (select unnest(?))')
+                    if con.execute(q, [sorted(values)]).fetchone()[0]:
+                        found.append(f"{schema}.{table}.{column}".encode())
+        if found:
+            hits.append(f"{path.relative_to(folder)}: {found[:3]}")
+    return hits
+
+
+@pytest.mark.slow
+def test_no_file_a_build_leaves_behind_holds_pii(odd_delivery_build: dict,
+                                                tmp_path: Path) -> None:
+    """PII lives only in the delivered files: no file of the warehouse's state folder (the
+    manifest, the list of files to read, build folders with their dbt artefacts, GX results,
+    report) nor the warehouse itself holds a raw name, ID number or phone — also after a
+    build that read GB18030 files through a transcode, which is gone."""
+    db = odd_delivery_build["db"]
+    assert odd_delivery_build["proc"].returncode == 0
+    raw = tmp_path / "raw"
+    shutil.copytree(HANDWRITTEN, raw)
+    _odd_but_valid_delivery(raw)
+    pii = _fixture_pii(raw)
+    assert {"Fakename Alpha", "测试客户乙", "99999919900512001X"} <= pii, sorted(pii)[:10]
+    state = state_dir(db)
+    assert not list(state.glob("builds/*/transcoded")), "a transcode outlived its build"
+    assert _files_holding(state, pii) == []
+    assert _files_holding(db.parent, pii) == []
+    # the check finds PII where it is: in the delivery
+    assert _files_holding(raw / "clients", pii)
+
+
+@pytest.mark.slow
+def test_a_failed_build_removes_its_transcodes(home: Path, raw: Path) -> None:
+    """The UTF-8 transcode of a GB18030 file is removed when the build ends, failed too."""
+    _odd_but_valid_delivery(raw)
+    header, rows = read_csv(raw / "trades" / "trades_2025-11-27.csv")
+    rows[2] = rows[2][:-1]
+    write_csv(raw / "trades" / "trades_2099-02-01.csv", header, rows)
+    before = sha256(home)
+    proc = build(raw, home)
+    kept = assert_failed_cleanly(proc, home, before, "trades: file trades/trades_2099-02-01.csv",
+                                 "line 4", code=2)
+    assert not (kept / "transcoded").exists()
+    assert _files_holding(state_dir(home), _fixture_pii(raw)) == []
