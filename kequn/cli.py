@@ -96,9 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                             "(default: one line per stage)")
 
     la = _command(sub, "land", "land new raw files only (then run dbt yourself)",
-                  "Copies each new delivered file once, as text-only Parquet, into the "
-                  "landing folder, checking\nits columns against the contract. "
-                  "`kequn build` does this itself.")
+                  "Checks each new delivered file against the contract and records it in the "
+                  "landing folder's\nmanifest and file list (no copy: dbt reads the files "
+                  "in place). `kequn build` does this itself.")
     la.add_argument("--raw-dir", type=Path, required=True,
                     help="extract directory following docs/raw_extracts.md (required)")
     la.add_argument("--landing-dir", type=Path, default=Path("warehouse/kequn.state/landing"),
@@ -218,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         from kequn.landing import LandingError, RawDirError, land
 
         try:
-            print("\n".join(land(args.raw_dir, args.landing_dir).lines()))
+            landed = land(args.raw_dir, args.landing_dir)
+            print("\n".join(landed.lines()))
+            if landed.transcoded:
+                print(f"GB18030 files transcoded to UTF-8 for dbt in {landed.transcoded}: "
+                      "they hold delivered values (PII); delete the folder after the dbt run")
         except RawDirError as exc:
             print(f"kequn land: {exc}", file=sys.stderr)
             return 2
