@@ -12,8 +12,8 @@ version and a new account version. They must reach their old partitions (trade_d
 transfer_date, snapshot date) without leaving a stale row behind, and the past month ends
 of the history marts. The warehouse is then built incrementally
 (`kequn build` without --full-refresh: the working database updated in place, only the
-new files landed) and, separately, from scratch with --full-refresh. Every table of the `staging` and
-`marts` schemas of the two working databases is compared row for row (EXCEPT ALL both
+new files landed) and, separately, from scratch with --full-refresh. Every table of the
+`staging` and `marts` schemas of the two working databases is compared row for row (EXCEPT ALL both
 ways, so duplicates count), and each published file against its working database.
 
 Columns ignored, and why they legitimately differ:
@@ -44,7 +44,7 @@ import duckdb
 import pytest
 from conftest import isolated_env, kequn
 
-from kequn.state import state_dir
+from kequn.state import state_dir, working_db
 
 pytestmark = pytest.mark.slow
 
