@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from kequn import gates, publish, report
 from kequn.console import QUIET, VERBOSE, Console
 from kequn.dbt import DbtError, dbt_env, run_dbt
@@ -161,14 +163,14 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     run_id = publish.new_run_id()
     p = publish.paths_for(db, run_id)
     full_refresh = bool(args.full_refresh)
-    # A warehouse whose state folder has no landing manifest (built before the state folder
-    # existed, or the folder was removed) cannot be updated incrementally: rebuild it all.
-    rebuild_all = (not full_refresh and db.exists()
-                   and not (p.published_landing / publish.MANIFEST).exists())
-    if rebuild_all:
-        out.line(f"kequn build: {p.published_landing / publish.MANIFEST} is missing, so what "
-                 f"{db.name} was built from is unknown; rebuilding from every file "
-                 "(--full-refresh)")
+    # A warehouse without its working database or landing manifest (built before they
+    # existed, or they were removed) cannot be updated in place: rebuild it all. A first
+    # build is a full one anyway.
+    why_not_in_place = None if full_refresh else publish.needs_full_refresh(p)
+    if why_not_in_place is not None:
+        if db.exists():
+            out.line(f"kequn build: {why_not_in_place}; rebuilding from every file "
+                     "(--full-refresh)")
         full_refresh = True
     overrides = {"max_reject_rate": getattr(args, "max_reject_rate", None)}
     run: dict[str, Any] = {
@@ -193,15 +195,17 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     # held, so no other build of it runs, and every transcode folder left is stale
     for stale in (p.state / "builds").glob("*/transcoded"):
         remove_transcodes(stale)
+    dbt_started = False
     try:
         t = time.perf_counter()
         out.line(f"kequn build {run_id}: building in {p.build_dir}")
-        fresh = full_refresh or not p.published_db.exists()
         publish.prepare(p, full_refresh=full_refresh)
         step("prepare", time.perf_counter() - t, "ok",
-             "fresh database" if fresh else "copy of the published warehouse")
+             "fresh database" if full_refresh else f"working database {p.build_db} "
+             f"updated in place from committed landing batch {publish.committed_batch(p)}")
 
         t = time.perf_counter()
+        write_status_step(p, "land")
         try:
             landing = land(args.raw_dir, p.build_landing, attempts=p.state / ATTEMPTS,
                            transcode_dir=transcodes, progress=out.level >= VERBOSE)
@@ -227,6 +231,7 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         thresholds = gates.load_thresholds(overrides)
         run["thresholds"] = thresholds
         t = time.perf_counter()
+        write_status_step(p, "raw gate")
         # A nightly build checks only the batch it landed (earlier ones passed when published)
         incremental = not full_refresh and any(t.files_total > t.files_new
                                                for t in landing.tables.values())
@@ -255,11 +260,19 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
 
         t = time.perf_counter()
         dbt_args = ["build"]
+        dbt_vars: dict[str, Any] = {}
         if args.as_of:
-            dbt_args += ["--vars", f"{{as_of_date: '{args.as_of.isoformat()}'}}"]
+            dbt_vars["as_of_date"] = args.as_of.isoformat()
+        if not full_refresh:
+            # incremental models are keyed to the committed landing state (publish.py)
+            dbt_vars["kequn_committed_batch"] = publish.committed_batch(p)
+            dbt_vars["kequn_build_batch"] = landing.batch_id
+        if dbt_vars:
+            dbt_args += ["--vars", json.dumps(dbt_vars)]
         if full_refresh:
             dbt_args.append("--full-refresh")
         write_status_step(p, "dbt build")
+        dbt_started = True
         progress = out.dbt_progress()
         try:
             with dbt_env(p.build_db, p.build_landing):
@@ -310,10 +323,12 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         write_status_step(p, "publish")
         try:
             publish.publish(p, full_refresh=full_refresh)
-        except (publish.PublishError, OSError) as exc:
+        except (publish.PublishError, OSError, duckdb.Error) as exc:
             step("publish", time.perf_counter() - t, "failed", str(exc))
             raise BuildFailed("publish", f"publishing failed: {exc}") from exc
-        step("publish", time.perf_counter() - t, "ok", f"os.replace -> {db}")
+        step("publish", time.perf_counter() - t, "ok",
+             f"{', '.join(publish.PUBLISHED_SCHEMAS)} written fresh "
+             f"({db.stat().st_size / 2**20:,.1f} MiB), os.replace -> {db}")
         run["status"] = "published"
     except BuildFailed as exc:
         run["status"] = "failed"
@@ -328,6 +343,14 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     finally:
         # the one copy of delivered values a build makes (PII): gone whatever happened
         remove_transcodes(transcodes)
+    if run["status"] == "failed" and dbt_started:
+        # the working database moves on with the next build: keep what this one built
+        try:
+            _release_dbt_database()
+            kept = publish.keep_for_inspection(p)
+            run["inspect_db"] = str(kept) if kept else None
+        except Exception as exc:  # noqa: BLE001 - inspection is a convenience
+            run["inspect_db_error"] = f"{type(exc).__name__}: {exc}"
     if run["gates"]:
         t = time.perf_counter()
         try:
@@ -343,6 +366,7 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
 
 def write_status_step(p: publish.BuildPaths, step_name: str) -> None:
     publish.write_status(p, "running", step=step_name)
+    publish.crash_point(step_name)
 
 
 def _gate_doc(g: gates.GateResult) -> dict[str, Any]:
@@ -413,7 +437,8 @@ def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
         print(f"kequn build: could not write the report: {exc}", file=sys.stderr)
     if p.build_dir.exists():
         publish.write_status(p, run["status"], exit_code=exit_code,
-                             failed_step=run.get("failed_step"))
+                             failed_step=run.get("failed_step"), database=str(p.build_db),
+                             inspect_db=run.get("inspect_db"))
     out = Console.for_args(args)
     if run["status"] == "published":
         removed = publish.cleanup(p.state, keep_published=getattr(args, "keep_builds", 3))
@@ -430,6 +455,9 @@ def _finish(p: publish.BuildPaths, run: dict[str, Any], exit_code: int,
     state = ("unchanged" if p.published_db.exists() else "not created (no previous build)")
     out.problem(f"published warehouse {p.published_db}: {state}")
     out.problem(f"failed build kept for inspection: {p.build_dir}")
+    if run.get("inspect_db"):
+        out.problem(f"what it built (marts, rules): {run['inspect_db']}; everything: "
+                    f"{p.build_db} (until the next build)")
     if (p.build_dir / "logs" / "dbt.log").exists():
         out.problem(f"dbt's complete log: {p.build_dir / 'logs' / 'dbt.log'}")
     out.problem(f"report: {p.report}")

@@ -61,8 +61,11 @@ class CampaignError(ValueError):
 
 def published_db(db: Path) -> Path:
     """The published warehouse of `db`, also when `db` is a build's working copy
-    (`<home>/builds/<run>/<name>` or `<home>/<stem>.state/builds/<run>/<name>`)."""
+    (`<home>/builds/<run>/<name>` or `<home>/<stem>.state/builds/<run>/<name>`) or the
+    warehouse's working database (`<home>/<stem>.state/work/<name>`)."""
     db = Path(db).resolve()
+    if db.parent.name == "work" and db.parent.parent.name == db.stem + ".state":
+        return db.parent.parent.parent / db.name
     builds = db.parent.parent
     if builds.name != "builds":
         return db

@@ -1,25 +1,43 @@
-"""Write–audit–publish: every build writes into its own folder; publishing is one rename.
+"""Write–audit–publish without copying the warehouse: nightly builds update a working
+database in place; publishing writes only what readers read and is one rename.
 
 Layout of a warehouse (`--db`, e.g. warehouse/kequn.duckdb). Everything it keeps besides
 the published file lives in its own state folder (`kequn.state.state_dir`), so two
 warehouses in one folder never share landing, builds or history:
 
     warehouse/
-      kequn.duckdb              what BI tools read; only ever replaced by os.replace
+      kequn.duckdb              what BI tools read: the `marts` and `rules` schemas only
+                                (PUBLISHED_SCHEMAS), plain tables; written fresh by each
+                                published build and only ever replaced by os.replace
       kequn.state/
+        work/kequn.duckdb       the working database: base, staging, intermediate, marts,
+                                everything dbt builds. Nightly builds update it in place;
+                                nobody else opens it (kequn.state.working_db)
         landing/                landed Parquet of every published build (append-only) and
-                                _manifest.json: every file read (size, fingerprint, rows, batch)
-        builds/<run_id>/        one folder per build: kequn.duckdb (until published),
-                                landing/ (hard links + new batches), target/ (dbt
-                                artefacts), gx_context/ (GX results, Data Docs),
-                                report.html, status.json
+                                _manifest.json: every file read (size, fingerprint, rows,
+                                batch). The manifest is the committed landing state.
+        builds/<run_id>/        one folder per build: landing/ (hard links + new batches),
+                                target/ (dbt artefacts), gx_context/ (GX results, Data
+                                Docs), report.html, status.json, publish/kequn.duckdb
+                                (what the build published, or would have: kept when it
+                                fails), and for a full refresh its own fresh kequn.duckdb
+                                (the next working database, moved in on success)
         gate_history.jsonl      one line per build: gates, timings, outcome
         build.lock              held by the running build (one build per warehouse)
 
-A build never opens the published file for writing: it starts from a *copy* (so incremental
-models keep their history) and its own hard-linked copy of the landing folder. Killing the
-process at any moment leaves the published file and landing folder as they were; the
-abandoned build folder stays for inspection (status.json says `running`).
+Why this holds write–audit–publish without a copy (DECISIONS.md, "Publishing without a
+copy"): readers only ever open the published file, which no build opens for writing, so
+they keep working during a build and see the previous build until the rename, then the
+next one (a connection opened before keeps reading the file it opened). The working
+database may be left half-updated by a failed or killed nightly build; that is harmless
+because every incremental model is keyed to the *committed* landing state (the batch the
+last published build read, passed to dbt as `kequn_committed_batch`), never to its own
+table: the next build deletes the batches above it from the batch-partitioned models and
+recomputes every partition above it (its own new batch and whatever the failed build
+wrote), so a retry replays instead of restoring a backup. A kill at any moment leaves the
+published file and the landing manifest as they were; the build folder stays for
+inspection (status.json says `running`). A failed build also writes what it would have
+published into its folder, so it can be inspected after the working database moved on.
 """
 
 from __future__ import annotations
@@ -27,6 +45,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,7 +54,8 @@ from pathlib import Path
 
 import duckdb
 
-from kequn.state import state_dir
+from kequn.sql import sql_str as _sql_str
+from kequn.state import state_dir, working_db
 
 STATUS_FILE = "status.json"
 MANIFEST = "_manifest.json"
@@ -44,6 +64,25 @@ MANIFEST = "_manifest.json"
 # it reopens, writes and checkpoints it, so copies and published files keep it too.
 # profiles.yml sets the same for files dbt creates itself (`dbt build` by hand).
 STORAGE_VERSION = "v1.5.0"
+# What the published file holds: what readers and kequn's own read commands (summary,
+# report, export, campaign, docs, `mf`) read. Base, staging and intermediate stay in the
+# working database (kequn.state.working_db).
+PUBLISHED_SCHEMAS = ("marts", "rules")
+PUBLISH_DIR = "publish"
+
+
+# Testing write–audit–publish (tests/python/test_wap.py): the build kills itself with
+# SIGKILL, exactly as `kill -9` would, when it reaches the point named here (a stage name,
+# or one of PUBLISH_POINTS inside publishing).
+KILL_AT = "KEQUN_KILL_AT"
+PUBLISH_POINTS = ("publish:written", "publish:work-aside", "publish:landing-committed",
+                  "publish:work-in")
+
+
+def crash_point(name: str) -> None:
+    """Die here, as a kill -9 would, when KEQUN_KILL_AT names this point."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class PublishError(RuntimeError):
@@ -57,8 +96,11 @@ class BuildPaths:
     state: Path           # the warehouse's own state folder (kequn.state.state_dir)
     published_db: Path
     published_landing: Path
+    working_db: Path      # the committed working database (kequn.state.working_db)
     build_dir: Path
-    build_db: Path
+    build_db: Path        # what dbt writes: working_db, or a fresh one for a full refresh
+    fresh_db: Path        # a full refresh's fresh working database, in the build folder
+    candidate_db: Path    # what this build publishes (or would have), in the build folder
     build_landing: Path
     target: Path
     report: Path
@@ -74,13 +116,27 @@ def paths_for(db: Path, run_id: str) -> BuildPaths:
     db = db.resolve()
     state = state_dir(db)
     build_dir = state / "builds" / run_id
+    work = working_db(db)
     return BuildPaths(
         run_id=run_id, home=db.parent, state=state, published_db=db,
-        published_landing=state / "landing",
-        build_dir=build_dir, build_db=build_dir / db.name, build_landing=build_dir / "landing",
+        published_landing=state / "landing", working_db=work,
+        build_dir=build_dir, build_db=work, fresh_db=build_dir / db.name,
+        candidate_db=build_dir / PUBLISH_DIR / db.name,
+        build_landing=build_dir / "landing",
         target=build_dir / "target", report=build_dir / "report.html",
         history=state / "gate_history.jsonl", lock=state / "build.lock",
     )
+
+
+def committed_batch(p: BuildPaths) -> int:
+    """The greatest landing batch the last published build read (0 if none): the
+    committed landing state every incremental model is keyed to (`kequn_committed_batch`)."""
+    try:
+        doc = json.loads((p.published_landing / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    return max((int(f.get("batch_id") or 0) for f in doc.get("files", {}).values()),
+               default=0)
 
 
 def write_status(p: BuildPaths, state: str, **extra) -> None:
@@ -110,27 +166,33 @@ def _link_tree(src: Path, dst: Path) -> None:
             shutil.copy2(path, out)
 
 
+def needs_full_refresh(p: BuildPaths) -> str | None:
+    """Why this warehouse cannot be updated in place (None when it can): a nightly build
+    needs the working database and the committed landing manifest it was built from."""
+    if not (p.published_landing / MANIFEST).exists():
+        return (f"{p.published_landing / MANIFEST} is missing, so what {p.published_db.name} "
+                "was built from is unknown")
+    if not p.working_db.exists():
+        return (f"{p.working_db} (the working database nightly builds update) is missing: "
+                "the warehouse predates it, or it was removed")
+    return None
+
+
 def prepare(p: BuildPaths, *, full_refresh: bool) -> None:
-    """Create the build folder: a copy of the published DB and landing (unless full refresh)."""
+    """Create the build folder. A full refresh builds a fresh database in it; a nightly
+    build updates the working database in place (no copy) and reads a hard-linked copy
+    of the committed landing folder."""
     p.build_dir.mkdir(parents=True, exist_ok=False)
-    write_status(p, "running")
+    write_status(p, "running", step="prepare")
+    crash_point("prepare")
     p.build_landing.mkdir()
     if full_refresh:
+        p.build_db = p.fresh_db
         create_database(p.build_db)
         return
     if p.published_landing.is_dir():
         _link_tree(p.published_landing, p.build_landing)
-    if p.published_db.exists():
-        wal = p.published_db.with_name(p.published_db.name + ".wal")
-        if wal.exists():
-            raise PublishError(
-                f"{wal} exists: something has the published warehouse open for writing (or "
-                "crashed while writing it). Close it (or check it and remove the .wal) first.")
-        tmp = p.build_db.with_name(p.build_db.name + ".copying")
-        shutil.copyfile(p.published_db, tmp)
-        os.replace(tmp, p.build_db)
-    else:
-        create_database(p.build_db)
+    p.build_db = p.working_db
 
 
 def create_database(path: Path) -> None:
@@ -180,29 +242,101 @@ def _publish_landing(p: BuildPaths, *, full_refresh: bool) -> None:
         os.replace(tmp, p.published_landing / MANIFEST)
 
 
+def write_published(src: Path, dst: Path) -> dict[str, int]:
+    """Write what readers read (every table and view of PUBLISHED_SCHEMAS in `src`, as
+    plain tables) into a new DuckDB file `dst` in STORAGE_VERSION, checkpointed and
+    fsynced. Returns rows per `schema.table`. `dst` must not exist."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".writing")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect()
+    rows: dict[str, int] = {}
+    try:
+        con.execute(f"attach {_sql_str(src)} as work (read_only)")
+        con.execute(f"attach {_sql_str(tmp)} as pub (storage_version '{STORAGE_VERSION}')")
+        schemas = ", ".join(_sql_str(x) for x in PUBLISHED_SCHEMAS)
+        relations = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = "
+            f"'work' and schema_name in ({schemas}) union select schema_name, view_name "
+            f"from duckdb_views() where database_name = 'work' and schema_name in "
+            f"({schemas}) and not internal order by 1, 2").fetchall()
+        for schema in sorted({r[0] for r in relations}):
+            con.execute(f'create schema pub."{schema}"')
+        for schema, table in relations:
+            name = f'"{schema}"."{table}"'
+            con.execute(f"create table pub.{name} as from work.{name}")
+            rows[f"{schema}.{table}"] = con.execute(
+                f"select count(*) from pub.{name}").fetchone()[0]
+        con.execute("checkpoint pub")
+        con.execute("detach pub")
+    finally:
+        con.close()
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, dst)
+    return rows
+
+
+def _checkpoint(db: Path) -> None:
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    wal = db.with_name(db.name + ".wal")
+    if wal.exists():
+        raise PublishError(f"{wal} still exists after checkpoint; not publishing")
+    with open(db, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def keep_for_inspection(p: BuildPaths) -> Path | None:
+    """A failed build: write what it would have published into its folder (the working
+    database moves on with the next build). None when there is nothing to write."""
+    if not p.build_db.exists() or p.candidate_db.exists():
+        return p.candidate_db if p.candidate_db.exists() else None
+    _checkpoint(p.build_db)
+    write_published(p.build_db, p.candidate_db)
+    return p.candidate_db
+
+
 def publish(p: BuildPaths, *, full_refresh: bool) -> float:
-    """Checkpoint and close the build DB, then atomically put it (and its landing) in place."""
+    """Write the published file from the build's database into the build folder, commit
+    the landing manifest, (full refresh) move the fresh working database in, and put the
+    new published file in place with one os.replace. Returns the seconds it took.
+
+    Order, so that a kill between any two steps is safe: until the manifest is committed
+    nothing is; a full refresh first moves the old working database aside (a missing
+    working database makes the next build a full refresh, never an update of a database
+    built from another landing); once the manifest is committed the working database
+    matches it and the next build only republishes."""
     start = time.perf_counter()
     wal = p.published_db.with_name(p.published_db.name + ".wal")
     if wal.exists():
         raise PublishError(f"refusing to publish: {wal} exists (the published warehouse is "
                            "open for writing or a writer crashed)")
-    con = duckdb.connect(str(p.build_db))
-    try:
-        con.execute("checkpoint")
-    finally:
-        con.close()
-    build_wal = p.build_db.with_name(p.build_db.name + ".wal")
-    if build_wal.exists():
-        raise PublishError(f"{build_wal} still exists after checkpoint; not publishing")
-    with open(p.build_db, "rb+") as fh:
-        os.fsync(fh.fileno())
-    # Landing first: if we die between the two steps, the next build simply rebuilds from
-    # the (complete) landing; the published DB is still the previous, consistent one.
+    _checkpoint(p.build_db)
+    write_published(p.build_db, p.candidate_db)
+    crash_point("publish:written")
+    old_work = p.state / f".work-old-{p.run_id}"
+    if full_refresh and p.working_db.parent.exists():
+        os.rename(p.working_db.parent, old_work)
+        crash_point("publish:work-aside")
+    # The landing manifest is the commit point of what was read.
     _publish_landing(p, full_refresh=full_refresh)
-    os.replace(p.build_db, p.published_db)
+    crash_point("publish:landing-committed")
+    if full_refresh:
+        staged = p.build_dir / "work"
+        staged.mkdir()
+        os.rename(p.build_db, staged / p.working_db.name)
+        os.rename(staged, p.working_db.parent)
+        _fsync_dir(p.state)
+        crash_point("publish:work-in")
+    os.replace(p.candidate_db, p.published_db)
     _fsync_dir(p.home)
     _fsync_dir(p.state)
+    shutil.rmtree(old_work, ignore_errors=True)
     return time.perf_counter() - start
 
 

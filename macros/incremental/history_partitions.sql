@@ -4,9 +4,10 @@
     the next night (2025-11-27), and by the month end itself once the month is over.
 
     A nightly run restates every month from the earliest month whose inputs changed:
-    the month of the earliest date touched by any staging row landed after the mart's
-    watermark (`_batch_id`: the greatest landing batch its inputs held when a partition
-    was computed), and never later than the month of the mart's latest partition (the
+    the month of the earliest date touched by any staging row landed after the committed
+    landing batch (kequn_committed_batch; by hand, the mart's own watermark `_batch_id`:
+    the greatest landing batch its inputs held when a partition was computed), and of the
+    earliest partition a failed build restated above it, and never later than the month of the mart's latest partition (the
     previous as-of date's month, whose current row must go). Past month ends whose inputs
     did not change are kept as computed, with the rule_version they were computed under. -#}
 
@@ -62,9 +63,22 @@
         watermark as (
 
             select
-                coalesce(max(_batch_id), 0) as batch_id,
+                {% if kequn.committed_batch() is not none -%}
+                    {{ kequn.committed_batch() }} as batch_id,
+                {%- else -%}
+                    coalesce(max(_batch_id), 0) as batch_id,
+                {%- endif %}
                 max(partition_month_end) as last_partition_month_end
             from {{ history }}
+
+        ),
+
+        uncommitted as (
+
+            -- the months a failed or killed build restated above the committed batch
+            select min(partition_month_end) as first_month_end
+            from {{ history }}
+            where _batch_id > (select watermark.batch_id from watermark)
 
         ),
 
@@ -88,7 +102,8 @@
 
         select cast(least(
             (select min(changed_date) from changed),
-            (select last_partition_month_end from watermark)
+            (select last_partition_month_end from watermark),
+            (select date_trunc('month', first_month_end) from uncommitted)
         ) as date)
     {%- endset -%}
     {%- set first_date = run_query(query).columns[0].values()[0] -%}

@@ -19,21 +19,87 @@
             'on_schema_change': 'fail',
         }) }}
     {%- else -%}
-        {{ return({
+        {%- set config = {
             'materialized': 'incremental',
             'incremental_strategy': 'delete+insert',
             'unique_key': partition_column,
             'on_schema_change': 'fail',
-        }) }}
+        } -%}
+        {%- if partition_column == '_batch_id' -%}
+            {%- do config.update({'pre_hook': ['{{ kequn.delete_uncommitted_batches() }}']}) -%}
+        {%- endif -%}
+        {{ return(config) }}
     {%- endif -%}
 {%- endmacro %}
 
-{#- The greatest landing batch already in this incremental model (0 on a first or full
-    build), as a literal, so the scan of the landed Parquet can skip older batches' row
+{#- The committed landing state, passed by `kequn build` as dbt vars:
+    `kequn_committed_batch`, the greatest landing batch the last *published* build read,
+    and `kequn_build_batch`, the batch this build landed. Nightly builds update the
+    warehouse's working database in place (kequn/publish.py), so a failed or killed build
+    may have left rows of its batch (never published, and never reused: the retry lands
+    its files again under a new batch) in the incremental models. Keyed to the committed
+    state, every incremental model recomputes everything above it — the new batch plus
+    whatever a failed build wrote — so a retry replays instead of restoring a backup.
+    Without the vars (`dbt build` by hand) both are none and the models fall back to
+    their own greatest batch. -#}
+{% macro committed_batch() -%}
+    {%- set value = var('kequn_committed_batch', none) -%}
+    {{ return(none if value is none or value == '' else value | int) }}
+{%- endmacro %}
+
+{% macro build_batch() -%}
+    {%- set value = var('kequn_build_batch', none) -%}
+    {{ return(none if value is none or value == '' else value | int) }}
+{%- endmacro %}
+
+{#- SQL predicate: the rows of landing batches that are live, i.e. committed or landed by
+    this build; rows of a failed build's batch (above the committed one, below this
+    build's) are never read downstream. The one filter where each staging model reads
+    its base model. True outside `kequn build` (no vars). -#}
+{% macro live_batches(column='_batch_id') -%}
+    {%- set committed = kequn.committed_batch() -%}
+    {%- set current = kequn.build_batch() -%}
+    {%- if committed is none or current is none or current <= committed + 1 -%}
+        true
+    {%- else -%}
+        ({{ column }} <= {{ committed }} or {{ column }} >= {{ current }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of the models partitioned by landing batch (base models, rejects): in a
+    nightly build, delete every batch above the committed one first. delete+insert only
+    replaces the batches present in the new rows, so a failed build's batch would
+    otherwise stay (counted twice once its files land again). -#}
+{% macro delete_uncommitted_batches() -%}
+    {%- set committed = kequn.committed_batch() -%}
+    {%- if execute and is_incremental() and committed is not none
+           and target.type not in ('spark', 'databricks') -%}
+        delete from {{ this }} where _batch_id > {{ committed }}
+    {%- else -%}
+        select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL: `select distinct <expr>` over the rows of this incremental model that a build
+    above the committed batch wrote (a failed or killed build's partitions), so a nightly
+    run recomputes them too; none when there is no committed batch (or no table yet). -#}
+{% macro uncommitted_values(expr) -%}
+    {%- set committed = kequn.committed_batch() -%}
+    {%- if committed is none or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return('select distinct ' ~ expr ~ ' from ' ~ this ~ ' where _batch_id > ' ~ committed) }}
+{%- endmacro %}
+
+{#- The committed landing batch (kequn_committed_batch; without it, the greatest landing
+    batch already in this incremental model; 0 on a first or full build), as a literal, so the scan of the landed Parquet can skip older batches' row
     groups by their statistics. Landed files never change, so every raw row of a batch
     above it is new to the model. -#}
 {% macro landed_batch_watermark(column='_batch_id') -%}
     {%- if execute and is_incremental() -%}
+        {%- if kequn.committed_batch() is not none -%}
+            {{ return(kequn.committed_batch()) }}
+        {%- endif -%}
         {%- set result = run_query('select coalesce(max(' ~ column ~ '), 0) from ' ~ this) -%}
         {{ return(result.columns[0].values()[0] | int) }}
     {%- else -%}
@@ -74,6 +140,8 @@
     having a version on an affected date (`needed`: what to read so each of those ids has
     all its versions). Returns [(date, is_affected), ...] over the needed dates. -#}
 {% macro versioned_partition_dates(landed, id_expr, date_expr, watermark) -%}
+    {%- set held_ids = kequn.uncommitted_values(id_expr) -%}
+    {%- set held_dates = kequn.uncommitted_values(date_expr) -%}
     {%- set query -%}
         with
 
@@ -91,6 +159,11 @@
 
             select distinct id from landed
             where _batch_id > {{ watermark }} and id is not null
+            {%- if held_ids %}
+            union
+            -- ids a failed build wrote above the committed batch: back to their versions
+            {{ held_ids }}
+            {%- endif %}
 
         ),
 
@@ -100,6 +173,11 @@
             from landed
             inner join touched on landed.id = touched.id
             where landed.partition_date is not null
+            {%- if held_dates %}
+            union
+            -- dates a failed build wrote above the committed batch
+            {{ held_dates }}
+            {%- endif %}
 
         ),
 
@@ -131,8 +209,8 @@
 {%- endmacro %}
 
 {#- The partitions a nightly run rebuilds for a staging model: the distinct values of its
-    typed partition column in the base model's rows of batches above the model's greatest
-    _batch_id, as 'YYYY-MM-DD' strings (rows whose date does not parse are rejects and
+    typed partition column in the base model's rows of batches above the committed one
+    (landed_batch_watermark), and in the model's own rows a failed build wrote above it, as 'YYYY-MM-DD' strings (rows whose date does not parse are rejects and
     give none). Empty outside incremental runs. -#}
 {% macro landed_partition_dates(base_model, date_column) -%}
     {%- if not is_incremental() -%}
@@ -142,6 +220,12 @@
         select distinct {{ date_column }} as partition_date
         from {{ ref(base_model) }}
         where _batch_id > {{ kequn.landed_batch_watermark() }}
+        {%- set held = kequn.uncommitted_values(date_column) %}
+        {%- if held %}
+        union
+        -- dates a failed build wrote above the committed batch
+        {{ held }}
+        {%- endif %}
     {%- endset -%}
     {{ return(kequn.partition_dates(query) | map('first') | list) }}
 {%- endmacro %}

@@ -21,6 +21,7 @@ from conftest import isolated_env, kequn
 
 from kequn import PROJECT_DIR
 from kequn.clusters_report import cluster_section
+from kequn.state import working_db
 
 SCALE = "0.02"
 CLUSTER_MODELS = ["path:models/intermediate/clusters", "path:models/marts/clusters",
@@ -86,7 +87,7 @@ def generated(tmp_path_factory) -> dict:
 
     copy = tmp / "refit" / "kequn.duckdb"
     copy.parent.mkdir()
-    shutil.copy2(db, copy)
+    shutil.copy2(working_db(db), copy)   # the whole warehouse, staging included
     _refit_from_scratch(copy, tmp / "refit")
     refit = _read(copy)
 
@@ -155,7 +156,7 @@ def test_report_section_shows_every_profile(generated):
 def test_tiny_warehouse_clamps_k(handwritten_build, tmp_path):
     """The hand-written fixture has a few dozen clients: ask for more clusters than that."""
     copy = tmp_path / "kequn.duckdb"
-    shutil.copy2(handwritten_build, copy)
+    shutil.copy2(working_db(handwritten_build), copy)
     _refit_from_scratch(copy, tmp_path, "{cluster_k_min: 3, cluster_k_max: 500}")
     got = _read(copy)
     n = len(got["assignments"])

@@ -193,30 +193,49 @@ def _paths(tmp: Path) -> publish.BuildPaths:
 def test_publish_refuses_while_a_writer_holds_the_published_file(tmp_path: Path) -> None:
     p = _paths(tmp_path)
     duckdb.connect(str(p.published_db)).close()
+    before = p.published_db.read_bytes()
     p.published_db.with_name(p.published_db.name + ".wal").write_bytes(b"x")
+    publish.prepare(p, full_refresh=True)
     with pytest.raises(publish.PublishError, match="wal"):
-        publish.prepare(p, full_refresh=False)
+        publish.publish(p, full_refresh=True)
+    assert p.published_db.read_bytes() == before
 
 
-def test_publish_replaces_db_and_appends_landing(tmp_path: Path) -> None:
+def test_publish_updates_in_place_and_publishes_marts_only(tmp_path: Path) -> None:
+    """A nightly build writes into the working database (no copy); the published file gets
+    its marts and rules schemas as plain tables (views materialised), nothing else."""
     p = _paths(tmp_path)
     (p.published_landing / "trades").mkdir(parents=True)
     (p.published_landing / "trades" / "batch_00001.parquet").write_bytes(b"old")
-    (p.published_landing / "_manifest.json").write_text('{"batches": 1}')
-    con = duckdb.connect(str(p.published_db))
-    con.execute("create table t as select 1 as v")
+    (p.published_landing / "_manifest.json").write_text(
+        '{"batches": 1, "files": {"trades/a.csv": {"batch_id": 1}}}')
+    p.working_db.parent.mkdir(parents=True)
+    con = duckdb.connect(str(p.working_db))
+    con.execute("create schema marts; create schema staging; create schema rules")
+    con.execute("create table marts.t as select 1 as v")
+    con.execute("create view marts.v as select v * 10 as w from marts.t")
+    con.execute("create table rules.r as select 'x' as code")
+    con.execute("create table staging.s as select 1 as v")
     con.close()
+    assert publish.needs_full_refresh(p) is None
+    assert publish.committed_batch(p) == 1
     publish.prepare(p, full_refresh=False)
+    assert p.build_db == p.working_db
     assert (p.build_landing / "trades" / "batch_00001.parquet").stat().st_ino == (
         p.published_landing / "trades" / "batch_00001.parquet").stat().st_ino
     (p.build_landing / "trades" / "batch_00002.parquet").write_bytes(b"new")
     (p.build_landing / "_manifest.json").write_text('{"batches": 2}')
     con = duckdb.connect(str(p.build_db))
-    con.execute("insert into t values (2)")
+    con.execute("insert into marts.t values (2)")
     con.close()
     publish.publish(p, full_refresh=False)
     with duckdb.connect(str(p.published_db), read_only=True) as con:
-        assert con.execute("select count(*) from t").fetchone()[0] == 2
+        assert con.execute("select count(*) from marts.t").fetchone()[0] == 2
+        assert con.execute("select sum(w) from marts.v").fetchone()[0] == 30
+        assert con.execute("select schema_name, table_name from duckdb_tables() "
+                           "order by 1, 2").fetchall() == [
+            ("marts", "t"), ("marts", "v"), ("rules", "r")]
+    assert p.working_db.exists()
     assert (p.published_landing / "trades" / "batch_00002.parquet").read_bytes() == b"new"
     assert json.loads((p.published_landing / "_manifest.json").read_text())["batches"] == 2
 

@@ -11,9 +11,10 @@ file (rejected), a re-delivered holdings row and balance with new amounts, a new
 version and a new account version. They must reach their old partitions (trade_date,
 transfer_date, snapshot date) without leaving a stale row behind, and the past month ends
 of the history marts. The warehouse is then built incrementally
-(`kequn build` without --full-refresh: a copy of the published DB, only the new files
-landed) and, separately, from scratch with --full-refresh. Every table of the `staging` and
-`marts` schemas is compared row for row (EXCEPT ALL both ways, so duplicates count).
+(`kequn build` without --full-refresh: the working database updated in place, only the
+new files landed) and, separately, from scratch with --full-refresh. Every table of the
+`staging` and `marts` schemas of the two working databases is compared row for row (EXCEPT ALL both
+ways, so duplicates count), and each published file against its working database.
 
 Columns ignored, and why they legitimately differ:
 - `_batch_id`: landing lineage (in staging, and the history marts' watermark). A full
@@ -43,7 +44,7 @@ import duckdb
 import pytest
 from conftest import isolated_env, kequn
 
-from kequn.state import state_dir
+from kequn.state import state_dir, working_db
 
 pytestmark = pytest.mark.slow
 
@@ -207,11 +208,37 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def con(warehouses):
+    # the working databases hold staging and intermediate; the published files only marts
+    # and rules (test_published_file_holds_the_working_marts)
     c = duckdb.connect()
-    c.execute(f"attach '{warehouses['nightly']}' as nightly (read_only)")
-    c.execute(f"attach '{warehouses['full']}' as full_refresh (read_only)")
+    c.execute(f"attach '{working_db(warehouses['nightly'])}' as nightly (read_only)")
+    c.execute(f"attach '{working_db(warehouses['full'])}' as full_refresh (read_only)")
     yield c
     c.close()
+
+
+@pytest.mark.parametrize("name", ["nightly", "full"])
+def test_published_file_holds_the_working_marts(warehouses, name):
+    """What readers open holds every table of the marts and rules schemas of the working
+    database, row for row, and nothing else (no staging: published by one rename)."""
+    c = duckdb.connect()
+    try:
+        c.execute(f"attach '{warehouses[name]}' as pub (read_only)")
+        c.execute(f"attach '{working_db(warehouses[name])}' as work (read_only)")
+        published = c.execute("select schema_name, table_name from duckdb_tables() "
+                              "where database_name = 'pub' order by 1, 2").fetchall()
+        working = c.execute("select schema_name, table_name from duckdb_tables() where "
+                            "database_name = 'work' and schema_name in ('marts', 'rules') "
+                            "order by 1, 2").fetchall()
+        assert published == working and len(published) > 20
+        for schema, table in published:
+            t = f'{schema}."{table}"'
+            assert c.execute(f"select count(*) from (select * from pub.{t} except all "
+                             f"select * from work.{t})").fetchone()[0] == 0, t
+            assert c.execute(f"select (select count(*) from pub.{t}) = "
+                             f"(select count(*) from work.{t})").fetchone()[0], t
+    finally:
+        c.close()
 
 
 def test_nightly_build_ran_incrementally(warehouses):
@@ -222,7 +249,7 @@ def test_nightly_build_ran_incrementally(warehouses):
     for model in INCREMENTAL_MODELS:
         code = results[model].get("compiled_code") or ""
         # the partitions to rebuild reach the SQL as literals; the rejects take new batches
-        if model.endswith("_rejected"):   # watermark: the table's greatest batch (0 if empty)
+        if model.endswith("_rejected"):   # watermark: the committed batch
             assert re.search(r"and _batch_id > [01]\b", code), model
         else:
             assert "cast('2025-12-01' as date)" in code, model

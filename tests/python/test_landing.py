@@ -41,7 +41,7 @@ from conftest import (
 
 from kequn.contract import raw_tables
 from kequn.landing import LandingError, delivered_counts, delivered_relation, land
-from kequn.state import state_dir
+from kequn.state import state_dir, working_db
 
 HANDWRITTEN = FIXTURES / "handwritten_extract"
 SEGMENTS = FIXTURES / "segments_extract"
@@ -95,7 +95,7 @@ def test_two_warehouses_in_one_folder_keep_their_own_state(tmp_path: Path) -> No
         assert len(history) == 1 and json.loads(history[0])["raw_dir"] == str(raw.resolve())
     assert not any((folder / name).exists() for name in ("landing", "builds",
                                                         "gate_history.jsonl"))
-    with duckdb.connect(str(b), read_only=True) as con:
+    with duckdb.connect(str(working_db(b)), read_only=True) as con:
         clients = {r[0] for r in con.execute(
             "select client_id from staging.stg_brokerage__clients").fetchall()}
     assert clients and all(c.startswith("S") for c in clients), sorted(clients)[:5]
@@ -428,7 +428,7 @@ def test_a_gzip_csv_lands_and_reconciles(odd_delivery_build: dict) -> None:
     after = _reconciles(db)
     assert after["trades"][0] == before["trades"] + added["trades"]
     assert after["clients"][0] == before["clients"] + added["clients"]
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(working_db(db)), read_only=True) as con:
         n = con.execute("select count(*) from staging.stg_brokerage__trades "
                         "where _source_file = 'trades/trades_2099-01-01.csv.gz'").fetchone()[0]
     assert n > 0
@@ -436,7 +436,7 @@ def test_a_gzip_csv_lands_and_reconciles(odd_delivery_build: dict) -> None:
 
 @pytest.mark.slow
 def test_chinese_values_of_a_gbk_file_arrive_in_staging(odd_delivery_build: dict) -> None:
-    with duckdb.connect(str(odd_delivery_build["db"]), read_only=True) as con:
+    with duckdb.connect(str(working_db(odd_delivery_build["db"])), read_only=True) as con:
         client = con.execute(
             "select occupation, job_title, employer_name, city "
             "from staging.stg_brokerage__clients where client_id = ?", [GBK_CLIENT]).fetchall()

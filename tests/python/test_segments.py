@@ -19,6 +19,7 @@ import pytest
 from conftest import FIXTURES, isolated_env, kequn
 
 from kequn import PROJECT_DIR
+from kequn.state import working_db
 
 EXTRACT = FIXTURES / "segments_extract"
 pytestmark = pytest.mark.slow
@@ -290,7 +291,7 @@ def test_a_past_as_of_date_is_gated_on_the_risk_levels_valid_then(tmp_path):
     kequn("build", "--raw-dir", str(raw), "--db", str(db), "--as-of", "2025-10-29",
           env=isolated_env(tmp_path))
     # the case is there: recommended clients whose risk level changed after the as-of date
-    (changed,) = _query(db, """
+    (changed,) = _query(working_db(db), """
         with at_as_of as (
             select c.client_id, c.risk_level
             from staging.stg_brokerage__clients as c

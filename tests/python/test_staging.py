@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from conftest import FIXTURES, isolated_env, kequn
 
-from kequn.state import state_dir
+from kequn.state import state_dir, working_db
 
 EXTRACT = FIXTURES / "handwritten_extract"
 
@@ -79,7 +79,8 @@ EXPECTED_REJECTS = {
 
 @pytest.fixture(scope="module")
 def con(handwritten_build: Path):
-    connection = duckdb.connect(str(handwritten_build), read_only=True)
+    # staging lives in the working database (the published file holds marts and rules)
+    connection = duckdb.connect(str(working_db(handwritten_build)), read_only=True)
     yield connection
     connection.close()
 

@@ -23,13 +23,15 @@ from conftest import (
     assert_failed_cleanly,
     build,
     isolated_env,
+    kequn,
     read_csv,
     sha256,
     write_csv,
 )
 
 from kequn import PROJECT_DIR
-from kequn.state import state_dir
+from kequn.publish import KILL_AT
+from kequn.state import state_dir, working_db
 
 pytestmark = pytest.mark.slow
 
@@ -132,8 +134,18 @@ def test_most_trades_are_orphans_fails_marts_gate(home: Path, raw: Path) -> None
     proc = build(raw, home)
     kept = assert_failed_cleanly(proc, home, before, "marts gate FAILED", "dq_reconciliation",
                                  "orphan", code=1)
-    assert (kept / "kequn.duckdb").exists(), "the failed build's database is kept"
     assert (kept / "target" / "run_results.json").exists()
+    # What the failed build would have published is kept in its folder, readable (the
+    # working database moves on with the next build), and shows what failed the gate.
+    status = json.loads((kept / "status.json").read_text())
+    inspect = kept / "publish" / "kequn.duckdb"
+    assert status["inspect_db"] == str(inspect)
+    assert "what it built (marts, rules): " + str(inspect) in proc.stderr
+    with duckdb.connect(str(inspect), read_only=True) as con:
+        orphans = con.execute("select orphan_rows from marts.dq_reconciliation "
+                              "where table_name = 'trades'").fetchone()[0]
+        assert orphans >= 300
+    assert status["database"] == str(working_db(home))
 
 
 def test_kill_during_dbt_build_leaves_published_warehouse(home: Path, raw: Path) -> None:
@@ -180,3 +192,91 @@ def test_kill_during_dbt_build_leaves_published_warehouse(home: Path, raw: Path)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert sha256(home) != before
     assert status_path.parent.is_dir()
+
+
+# Every stage of a nightly build, in order, and the points inside publishing a nightly
+# build passes (the landing manifest's commit last: after it the day is no longer new).
+NIGHTLY_KILL_POINTS = ["prepare", "land", "raw gate", "dbt build", "marts gate", "publish",
+                       "publish:written", "publish:landing-committed"]
+IGNORED_COLUMNS = {"_batch_id", "built_at"}   # landing lineage, build time (test_incremental)
+STATEFUL_MARTS = {"client_behaviour_clusters", "behaviour_cluster_profiles",
+                  "behaviour_cluster_centroids", "behaviour_cluster_group_crosstab"}
+
+
+def _new_day(raw: Path) -> None:
+    """A nightly delivery: a re-sent trades file and a late cancellation of a filled trade."""
+    src = raw / "trades" / "trades_2025-11-27.csv"
+    shutil.copy2(src, raw / "trades" / "trades_2025-11-27_resent.csv")
+    header, rows = read_csv(src)
+    row = next(r for r in rows if r[header.index("status")] == "filled")
+    row[header.index("status")] = "cancelled"
+    row[header.index("updated_at")] = "2025-11-28 18:00:00"
+    write_csv(raw / "trades" / "trades_2025-11-28_late.csv", header, [row])
+
+
+def _marts_differences(a: Path, b: Path) -> list[str]:
+    """Published marts of two warehouses, row for row (EXCEPT ALL both ways)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{a}' as a (read_only)")
+        con.execute(f"attach '{b}' as b (read_only)")
+        tables = [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'a' and "
+            "schema_name = 'marts' order by 1").fetchall()]
+        assert tables == [r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'b' and "
+            "schema_name = 'marts' order by 1").fetchall()]
+        out = []
+        for table in (t for t in tables if t not in STATEFUL_MARTS):
+            cols = ", ".join(f'"{r[0]}"' for r in con.execute(
+                "select column_name from duckdb_columns() where database_name = 'a' and "
+                "schema_name = 'marts' and table_name = ? order by column_index",
+                [table]).fetchall() if r[0] not in IGNORED_COLUMNS)
+            for x, y in (("a", "b"), ("b", "a")):
+                n = con.execute(f'select count(*) from (select {cols} from {x}.marts."{table}" '
+                                f'except all select {cols} from {y}.marts."{table}")'
+                                ).fetchone()[0]
+                if n:
+                    out.append(f"{table}: {n} rows only in {x}")
+        return out
+    finally:
+        con.close()
+
+
+def test_nightly_build_killed_at_every_stage_then_rebuilt_equals_full(
+        home: Path, raw: Path, tmp_path: Path) -> None:
+    """kill -9 at each stage of a nightly build (and inside publishing), one after the
+    other on the same warehouse: each time the published file is byte-for-byte unchanged
+    and readable, the landing manifest is unchanged until its commit, and the killed build
+    folder stays. A nightly build then publishes exactly what a full build of the same
+    extract publishes: the working database, left half-updated each time, is replayed from
+    the committed landing state, not restored from a copy."""
+    before = sha256(home)
+    manifest = state_dir(home) / "landing" / "_manifest.json"
+    committed = manifest.read_bytes()
+    _new_day(raw)
+    for point in NIGHTLY_KILL_POINTS:
+        runs = set((state_dir(home) / "builds").iterdir())
+        proc = kequn("build", "--raw-dir", str(raw), "--db", str(home), check=False,
+                     env={**isolated_env(home.parent), KILL_AT: point})
+        assert proc.returncode == -signal.SIGKILL, (point, proc.stdout[-3000:],
+                                                    proc.stderr[-3000:])
+        assert sha256(home) == before, f"killed at {point}: the published file changed"
+        with duckdb.connect(str(home), read_only=True) as con:
+            assert con.execute("select count(*) from marts.client_segments").fetchone()[0] > 0
+        if point != "publish:landing-committed":
+            assert manifest.read_bytes() == committed, f"killed at {point}"
+        (killed,) = set((state_dir(home) / "builds").iterdir()) - runs
+        status = json.loads((killed / "status.json").read_text())
+        assert status["state"] == "running" and status["step"] == point.split(":")[0], point
+    assert manifest.read_bytes() != committed     # the last kill came after the commit
+    again = build(raw, home)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    full = tmp_path / "full" / "kequn.duckdb"
+    done = build(raw, full, "--full-refresh")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not _marts_differences(home, full)
+    with duckdb.connect(str(home), read_only=True) as con:
+        recon = dict(con.execute("select table_name, duplicate_rows from "
+                                 "marts.dq_reconciliation").fetchall())
+    assert recon["trades"] > 0, "the re-sent file was not counted"

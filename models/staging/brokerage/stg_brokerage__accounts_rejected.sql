@@ -3,6 +3,7 @@ with
 base as (
 
     select * from {{ ref('base_brokerage__accounts') }}
+    where {{ kequn.live_batches() }}
 
 ),
 

@@ -10,6 +10,7 @@ with
 base as (
 
     select * from {{ ref('base_brokerage__app_events') }}
+    where {{ kequn.live_batches() }}
 
 ),
 

@@ -8,6 +8,7 @@ with
 base as (
 
     select * from {{ ref('base_brokerage__balances') }}
+    where {{ kequn.live_batches() }}
 
 ),
 

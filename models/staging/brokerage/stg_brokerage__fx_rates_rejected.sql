@@ -3,6 +3,7 @@ with
 base as (
 
     select * from {{ ref('base_brokerage__fx_rates') }}
+    where {{ kequn.live_batches() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 base as (
 
     select * from {{ ref('base_brokerage__products') }}
+    where {{ kequn.live_batches() }}
 
 ),
 

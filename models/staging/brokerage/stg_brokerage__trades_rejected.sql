@@ -8,6 +8,7 @@ with
 base as (
 
     select * from {{ ref('base_brokerage__trades') }}
+    where {{ kequn.live_batches() }}
 
 ),
 
