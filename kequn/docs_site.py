@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from kequn import PROJECT_DIR
-from kequn.state import state_dir
+from kequn.state import state_dir, working_db
 
 NODE_MODULES = PROJECT_DIR / "node_modules"
 VENDOR = "static/vendor"
@@ -100,7 +100,10 @@ def dbt_static_docs(db: Path, work: Path) -> Path:
 
     copy = work / "catalog" / db.name
     copy.parent.mkdir(parents=True)
-    shutil.copyfile(db, copy)
+    # the catalog describes every model: staging and intermediate live in the working
+    # database (the published file holds marts and rules only)
+    whole = working_db(db)
+    shutil.copyfile(whole if whole.exists() else db, copy)
     target = work / "target"
     landing = state_dir(db) / "landing"
     if not landing.is_dir():

@@ -29,7 +29,7 @@ from conftest import (
     write_csv,
 )
 
-from kequn import PROJECT_DIR
+from kequn import PROJECT_DIR, publish
 from kequn.publish import KILL_AT
 from kequn.state import state_dir, working_db
 
@@ -280,3 +280,52 @@ def test_nightly_build_killed_at_every_stage_then_rebuilt_equals_full(
         recon = dict(con.execute("select table_name, duplicate_rows from "
                                  "marts.dq_reconciliation").fetchall())
     assert recon["trades"] > 0, "the re-sent file was not counted"
+
+
+_FULL_REFRESH_PUBLISH = """
+import sys
+from pathlib import Path
+import duckdb
+from kequn import publish
+p = publish.paths_for(Path(sys.argv[1]), sys.argv[2])
+publish.prepare(p, full_refresh=True)
+con = duckdb.connect(str(p.build_db))
+con.execute("create schema marts; create table marts.t as select 2 as generation")
+con.close()
+(p.build_landing / "_manifest.json").write_text('{"batches": 1, "files": {}}')
+publish.publish(p, full_refresh=True)
+"""
+
+
+@pytest.mark.parametrize("point", publish.PUBLISH_POINTS)
+def test_full_refresh_killed_while_publishing_is_safe(tmp_path: Path, point: str) -> None:
+    """A full refresh swaps the working database too: killed between its steps, the
+    published file is unchanged and the next build either rebuilds everything (working
+    database moved aside, manifest not committed) or starts from a working database that
+    matches the committed manifest — never updates one built from another landing."""
+    db = tmp_path / "kequn.duckdb"
+    p = publish.paths_for(db, "old")
+    for path, generation in ((db, 1), (p.working_db, 1)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(path)) as con:
+            con.execute(f"create schema marts; create table marts.t as select {generation} "
+                        "as generation")
+    p.published_landing.mkdir(parents=True)
+    committed = '{"batches": 7, "files": {"trades/a.csv": {"batch_id": 7}}}'
+    (p.published_landing / "_manifest.json").write_text(committed)
+    before = sha256(db)
+    proc = subprocess.run([sys.executable, "-c", _FULL_REFRESH_PUBLISH, str(db), "new"],
+                          cwd=PROJECT_DIR, env={**os.environ, KILL_AT: point})
+    assert proc.returncode == -signal.SIGKILL
+    assert sha256(db) == before
+    after = publish.paths_for(db, "next")
+    manifest = (p.published_landing / "_manifest.json").read_text()
+    # the working database is the one built from the committed manifest, or none at all
+    # (then the next build is a full refresh); never one built from another landing
+    expected = 1 if manifest == committed else 2
+    if p.working_db.exists():
+        assert publish.needs_full_refresh(after) is None, point
+        with duckdb.connect(str(p.working_db), read_only=True) as con:
+            assert con.execute("select generation from marts.t").fetchone()[0] == expected
+    else:
+        assert publish.needs_full_refresh(after) is not None, point
