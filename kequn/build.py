@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,11 +233,8 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
                               EXIT_CONTRACT)
 
         t = time.perf_counter()
-        dbt_args = ["build"]
-        if args.as_of:
-            dbt_args += ["--vars", f"{{as_of_date: '{args.as_of.isoformat()}'}}"]
-        if full_refresh:
-            dbt_args.append("--full-refresh")
+        dbt_args = dbt_build_args(as_of=args.as_of, full_refresh=full_refresh,
+                                  nightly_batch=landing.batch_id if incremental else None)
         write_status_step(p, "dbt build")
         progress = out.dbt_progress()
         try:
@@ -303,6 +300,31 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     run["seconds"] = round(time.perf_counter() - start, 2)
     run["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return _finish(p, run, exit_code, args)
+
+
+def dbt_build_args(*, as_of: date | None, full_refresh: bool,
+                   nightly_batch: int | None) -> list[str]:
+    """The arguments of the build's `dbt build`.
+
+    A nightly build (`nightly_batch`: the landing batch it landed) tests the day, not the
+    code: unit tests are left to CI and full builds, and data tests configured with
+    `where: __rebuilt_partitions__` check only the partitions holding rows of that batch
+    (var data_tests_since_batch; macros/tests/rebuilt_partitions.sql). A full build runs
+    every unit test and checks every row.
+    """
+    dbt_vars: dict[str, Any] = {}
+    if as_of:
+        dbt_vars["as_of_date"] = as_of.isoformat()
+    if nightly_batch is not None:
+        dbt_vars["data_tests_since_batch"] = int(nightly_batch)
+    args = ["build"]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    if full_refresh:
+        args.append("--full-refresh")
+    if nightly_batch is not None:
+        args += ["--exclude-resource-type", "unit_test"]
+    return args
 
 
 def write_status_step(p: publish.BuildPaths, step_name: str) -> None:
