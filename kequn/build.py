@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -259,18 +259,12 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
                               EXIT_CONTRACT)
 
         t = time.perf_counter()
-        dbt_args = ["build"]
-        dbt_vars: dict[str, Any] = {}
-        if args.as_of:
-            dbt_vars["as_of_date"] = args.as_of.isoformat()
-        if not full_refresh:
+        dbt_args = dbt_build_args(
+            as_of=args.as_of, full_refresh=full_refresh,
+            nightly_batch=landing.batch_id if incremental else None,
             # incremental models are keyed to the committed landing state (publish.py)
-            dbt_vars["kequn_committed_batch"] = publish.committed_batch(p)
-            dbt_vars["kequn_build_batch"] = landing.batch_id
-        if dbt_vars:
-            dbt_args += ["--vars", json.dumps(dbt_vars)]
-        if full_refresh:
-            dbt_args.append("--full-refresh")
+            committed_batch=None if full_refresh else publish.committed_batch(p),
+            build_batch=None if full_refresh else landing.batch_id)
         write_status_step(p, "dbt build")
         dbt_started = True
         progress = out.dbt_progress()
@@ -362,6 +356,38 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
     run["seconds"] = round(time.perf_counter() - start, 2)
     run["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return _finish(p, run, exit_code, args)
+
+
+def dbt_build_args(*, as_of: date | None, full_refresh: bool, nightly_batch: int | None,
+                   committed_batch: int | None = None,
+                   build_batch: int | None = None) -> list[str]:
+    """The arguments of the build's `dbt build`.
+
+    A nightly build (`nightly_batch`: the landing batch it landed) tests the day, not the
+    code: unit tests are left to CI and full builds, and data tests configured with
+    `where: __rebuilt_partitions__` check only the partitions holding rows of that batch
+    (var data_tests_since_batch; macros/tests/rebuilt_partitions.sql). A full build runs
+    every unit test and checks every row. An update of the working database passes the
+    committed landing batch and this build's (`committed_batch`, `build_batch`): every
+    incremental model is keyed to them (publish.py).
+    """
+    dbt_vars: dict[str, Any] = {}
+    if as_of:
+        dbt_vars["as_of_date"] = as_of.isoformat()
+    if committed_batch is not None:
+        dbt_vars["kequn_committed_batch"] = int(committed_batch)
+    if build_batch is not None:
+        dbt_vars["kequn_build_batch"] = int(build_batch)
+    if nightly_batch is not None:
+        dbt_vars["data_tests_since_batch"] = int(nightly_batch)
+    args = ["build"]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    if full_refresh:
+        args.append("--full-refresh")
+    if nightly_batch is not None:
+        args += ["--exclude-resource-type", "unit_test"]
+    return args
 
 
 def write_status_step(p: publish.BuildPaths, step_name: str) -> None:

@@ -116,16 +116,25 @@ def _parser() -> argparse.ArgumentParser:
 
     bn = _command(sub, "bench", "time and size the pipeline against the least work "
                   "any pipeline must do", "Figures, method and plots: BENCHMARKS.md.")
-    bn.add_argument("--scale", type=float, required=True,
-                    help="1 = 100,000 clients (required)")
+    from kequn.bench_series import DEFAULT_SERIES
+
+    what = bn.add_mutually_exclusive_group(required=True)
+    what.add_argument("--scale", type=float, default=None,
+                      help="one scale: 1 = 100,000 clients (no default: --scale or --series)")
+    what.add_argument("--series", nargs="?", const=DEFAULT_SERIES, default=None,
+                      metavar="S1,S2,...",
+                      help="measure each scale in one run, plot cost against raw rows "
+                           f"(log-log) and fit the slope (default {DEFAULT_SERIES})")
     bn.add_argument("--raw-dir", type=Path, default=None,
                     help="extract to reuse if it holds this scale, else to generate "
-                         "(default <work>/raw)")
+                         "(default <work>/raw; --scale only)")
     bn.add_argument("--work", type=Path, default=None,
-                    help="work folder: warehouse, landing, dbt target, logs "
-                         "(default warehouse/bench/scale-<S>)")
+                    help="work folder: warehouse, landing, dbt target, logs (default "
+                         "warehouse/bench/scale-<S>; with --series the folder holding one "
+                         "scale-<S> per scale, default warehouse/bench)")
     bn.add_argument("--out", type=Path, default=None,
-                    help="folder for scale-<S>.json and .png (default benchmarks/results)")
+                    help="folder for scale-<S>.json and .png, and series-<S1>_<S2>_....json "
+                         "and .png (default benchmarks/results)")
     bn.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
 
@@ -211,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_build(args)
     if args.command == "bench":
+        if args.series:
+            from kequn.bench_series import run_series
+
+            return run_series(args)
         from kequn.bench import run_bench
 
         return run_bench(args)

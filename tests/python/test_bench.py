@@ -1,5 +1,7 @@
-"""`kequn bench` end to end on a tiny extract: every step measured, figures consistent.
+"""`kequn bench` end to end on tiny extracts: every step measured, figures consistent.
 
+One run of `kequn bench --series 0.002,0.005` (two real scales, each generated, built in
+full and nightly) serves every test: the per-scale result files are those `--scale` writes.
 Speed is never asserted here: only that the harness measured what it says it measured.
 """
 
@@ -7,25 +9,37 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
+import duckdb
 import pytest
 from conftest import isolated_env, kequn
 
-from kequn.bench import PIPELINE_STEPS, dbt_summary, extract_scale
+from kequn.bench import PEAK_TARGET, PIPELINE_STEPS, dbt_summary, extract_scale
+from kequn.bench_series import loglog_slope, parse_series
 
 pytestmark = pytest.mark.slow
 
 SCALE = "0.002"
+SERIES = ["0.002", "0.005"]
 
 
 @pytest.fixture(scope="module")
-def bench_run(tmp_path_factory):
+def series_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "results"
-    proc = kequn("bench", "--scale", SCALE, "--work", str(tmp / "work"), "--out", str(out),
-                 "--memory-limit", "2GB", env=isolated_env(tmp))
+    proc = kequn("bench", "--series", ",".join(SERIES), "--work", str(tmp / "work"),
+                 "--out", str(out), "--memory-limit", "2GB", env=isolated_env(tmp))
+    series = json.loads((out / f"series-{'_'.join(SERIES)}.json").read_text(encoding="utf-8"))
+    return proc, series, out, tmp
+
+
+@pytest.fixture(scope="module")
+def bench_run(series_run):
+    """The scale-0.002 measurement of the series, with its own work folder."""
+    proc, _, out, tmp = series_run
     result = json.loads((out / f"scale-{SCALE}.json").read_text(encoding="utf-8"))
-    return proc, result, out, tmp
+    return proc, result, out, tmp / "work" / f"scale-{SCALE}"
 
 
 def test_every_step_measured(bench_run):
@@ -52,14 +66,22 @@ def test_ratios_come_from_the_step_figures(bench_run):
     ]:
         expected = steps[num][field] / steps[den][field]
         assert math.isclose(ratios[key], expected, rel_tol=1e-3), key
+    gates = sum(v for k, v in steps["full"]["build"]["stages"].items() if "gate" in k)
+    assert gates > 0
+    assert math.isclose(ratios["gates_over_full_wall"], gates / steps["full"]["wall_s"],
+                        rel_tol=1e-3)
     by_name = {t["target"]: t for t in result["targets"]}
     assert by_name["full build wall <= 3x limit"]["measured"] == ratios["full_over_limit_wall"]
+    assert by_name["full build wall <= 5x limit"]["measured"] == ratios["full_over_limit_wall"]
+    assert by_name["nightly wall <= 5% of full"]["measured"] == ratios["nightly_over_full_wall"]
+    assert by_name["gates <= 10% of full build"]["measured"] == ratios["gates_over_full_wall"]
+    assert not any(t["at_target_scale"] for t in result["targets"])  # none is for 0.002
     peak = max(steps[s]["peak_rss_bytes"] for s in PIPELINE_STEPS)
-    assert by_name["peak memory <= 8 GiB (limit, full, nightly)"]["measured"] == peak
+    assert by_name[PEAK_TARGET]["measured"] == peak
 
 
 def test_facts_sizes_and_models_recorded(bench_run):
-    _, result, _, tmp = bench_run
+    _, result, _, work = bench_run
     assert result["scale"] == float(SCALE)
     machine = result["machine"]
     assert machine["cores_logical"] >= 1 and machine["memory_bytes"] > 0
@@ -76,7 +98,7 @@ def test_facts_sizes_and_models_recorded(bench_run):
     assert [m["seconds"] for m in top] == sorted((m["seconds"] for m in top), reverse=True)
     # dbt's artefacts came from the work folder, never from the project's target/.
     kept = result["dbt"]["full"]["run_results"]
-    assert kept.startswith(str(tmp / "work")) and (tmp / "work" / "run_results.full.json").exists()
+    assert kept.startswith(str(work)) and (work / "run_results.full.json").exists()
 
 
 def test_plot_written(bench_run):
@@ -95,10 +117,10 @@ def test_progress_and_summary_printed(bench_run):
 
 def test_extract_stays_reusable_at_its_scale(bench_run):
     """The nightly day lands on a snapshot: the extract stays reusable at its scale."""
-    _, result, _, tmp = bench_run
-    raw = tmp / "work" / "raw"
+    _, result, _, work = bench_run
+    raw = work / "raw"
     assert extract_scale(raw) == float(SCALE)
-    nightly = tmp / "work" / "raw-nightly"
+    nightly = work / "raw-nightly"
     original = {p.relative_to(raw) for p in raw.rglob("*") if p.is_file()}
     snapshot = {p.relative_to(nightly) for p in nightly.rglob("*") if p.is_file()}
     assert original < snapshot, "the appended day must be in the snapshot only"
@@ -170,3 +192,125 @@ def test_duckdb_memory_and_spill_settings_are_set_once_at_connect() -> None:
     per_cursor = set(duckdb_target.get("settings") or {})
     assert not per_cursor & {"temp_directory", "memory_limit"}, per_cursor
     assert {"temp_directory", "memory_limit"} <= set(duckdb_target["config_options"])
+
+
+# --- the series (issue 9 item 7) ------------------------------------------------------------
+
+
+def test_series_measured_every_scale_in_one_run(series_run):
+    proc, series, out, _ = series_run
+    assert series["scales"] == [float(s) for s in SERIES]
+    assert series["exit_codes"] == {s: 0 for s in SERIES}
+    for s in SERIES:
+        assert (out / f"scale-{s}.json").exists() and f"=== scale {s} " in proc.stdout
+    png = out / f"series-{'_'.join(SERIES)}.png"
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_series_figures_come_from_the_scale_results(series_run):
+    """Every value of the series is the step figure of that scale's result file, every
+    slope the log-log slope of those figures against raw rows."""
+    _, series, out, _ = series_run
+    results = [json.loads((out / f"scale-{s}.json").read_text(encoding="utf-8"))
+               for s in SERIES]
+    a = series["analysis"]
+    rows = [r["raw"]["rows"] for r in results]
+    assert a["raw_rows"] == rows and rows[0] < rows[1]
+    assert a["fit_scales"] == [float(s) for s in SERIES] and a["fit_is_1_to_10"] is False
+    assert set(a["metrics"]) == {f"{st}.{f}" for st in PIPELINE_STEPS
+                                 for f in ("wall_s", "cpu_s", "peak_rss_bytes")}
+    for key, m in a["metrics"].items():
+        step, field = key.split(".")
+        values = [r["steps"][step][field] for r in results]
+        assert m["values"] == values, key
+        expected = math.log(values[1] / values[0]) / math.log(rows[1] / rows[0])
+        assert math.isclose(m["successive"][0]["slope"], expected, abs_tol=1e-3), key
+        assert math.isclose(m["fit"], expected, abs_tol=1e-3), key  # two points: the same
+
+
+def test_series_targets_read_at_their_stated_scale(series_run):
+    """Scales 10, 1 and 0.02 are not in this series: their targets are not measured, and
+    the slope (not over 1..10) is reported without a verdict."""
+    proc, series, _, _ = series_run
+    targets = {t["target"]: t for t in series["analysis"]["targets"]}
+    stated = [t for t in targets.values() if t["scale"] is not None]
+    assert {t["scale"] for t in stated} == {10.0, 1.0, 0.02}
+    assert all(t["measured"] is None and t["met"] is None for t in stated)
+    slopes = [t for t in targets.values() if t["scale"] is None]
+    assert len(slopes) == 2
+    for t in slopes:
+        assert t["measured"] is not None and t["met"] is None and t["limit"] == 1.05
+    assert "target: scale 10: nightly wall <= 5% of full" in proc.stdout
+    assert "fit over scales 0.002, 0.005" in proc.stdout
+
+
+def test_loglog_slope_and_series_parsing():
+    assert loglog_slope([(10, 3 * 10**1.5), (1000, 3 * 1000**1.5), (1e5, 3 * 1e5**1.5)]) == 1.5
+    assert loglog_slope([(1, 2), (10, 20)]) == 1.0
+    assert loglog_slope([(1, 2)]) is None and loglog_slope([(5, 1), (5, 2)]) is None
+    assert loglog_slope([(1, None), (10, 20)]) is None
+    assert parse_series("10,1,0.1,3,1") == [0.1, 1.0, 3.0, 10.0]
+    for bad in ("1", "0,1", "a,b", ""):
+        with pytest.raises(ValueError):
+            parse_series(bad)
+
+
+# --- dbt's own overhead in a nightly build (issue 9 item 6) ---------------------------------
+
+
+def _run_results(work, step: str) -> dict:
+    doc = json.loads((work / f"run_results.{step}.json").read_text(encoding="utf-8"))
+    return {r["unique_id"]: r for r in doc["results"]}
+
+
+def test_unit_tests_run_in_full_builds_only(bench_run):
+    """Unit tests test code: the full build ran every one, the nightly build none (its data
+    tests still ran)."""
+    _, _, _, work = bench_run
+    kinds = {step: [uid.split(".", 1)[0] for uid in _run_results(work, step)]
+             for step in ("full", "nightly")}
+    assert kinds["full"].count("unit_test") >= 20
+    assert kinds["nightly"].count("unit_test") == 0
+    assert kinds["nightly"].count("test") > 100 and kinds["nightly"].count("model") > 50
+
+
+def _compiled(results: dict, prefix: str) -> str:
+    hits = [r for uid, r in results.items() if uid.startswith(prefix)]
+    assert len(hits) == 1, (prefix, [r["unique_id"] for r in hits])
+    return hits[0]["compiled_code"]
+
+
+def test_nightly_data_tests_check_the_rebuilt_partitions(bench_run):
+    """A nightly build's data tests on incremental models read the partitions holding the
+    new batch's rows, computed independently here from the published warehouse; a full
+    build's read every row."""
+    _, _, _, work = bench_run
+    full, nightly = _run_results(work, "full"), _run_results(work, "nightly")
+    with duckdb.connect(str(work / "kequn.duckdb"), read_only=True) as con:
+        batch = con.execute("select max(_batch_id) from staging.base_brokerage__holdings"
+                            ).fetchone()[0]
+        dates = [d.isoformat() for (d,) in con.execute(
+            "select distinct snapshot_date from staging.stg_brokerage__holdings "
+            "where _batch_id >= ? order by 1", [batch]).fetchall()]
+        months = [d.isoformat() for (d,) in con.execute(
+            "select distinct partition_month_end from marts.client_features_monthly "
+            "where _batch_id >= ? order by 1", [batch]).fetchall()]
+    assert batch == 2 and dates and months
+    holdings = _compiled(nightly, "test.kequn.not_null_stg_brokerage__holdings_snapshot_date.")
+    listed = re.findall(r"cast\('(\d{4}-\d{2}-\d{2})' as date\)", holdings)
+    assert listed == dates and "snapshot_date in (" in holdings
+    features = _compiled(
+        nightly, "test.kequn.unique_combination_of_columns_client_features_monthly_")
+    assert re.findall(r"cast\('(\d{4}-\d{2}-\d{2})' as date\)", features) == months
+    base = _compiled(nightly, "test.kequn.unique_combination_of_columns_base_brokerage__trades_")
+    assert f"where _batch_id >= {batch}" in base
+    # a key whose versions sit on several dates: every row sharing a key with a rebuilt row
+    trades = _compiled(nightly, "test.kequn.unique_stg_brokerage__trades_trade_id.")
+    assert "trade_id in (select trade_id from (select * from" in trades
+    # the reconciliation with dq_reconciliation's whole-table counts is never scoped
+    orphans = _compiled(
+        nightly, "test.kequn.orphans_are_counted_stg_brokerage__holdings_account_id")
+    assert "dbt_subquery" not in orphans
+    for uid, r in full.items():
+        if uid.startswith("test."):
+            assert "dbt_subquery" not in r["compiled_code"], uid
