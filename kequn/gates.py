@@ -172,7 +172,7 @@ def _base_relations(mem: MemoryDb) -> dict[str, tuple[str, set[str]]]:
 
 def _create_raw_profiles(mem: MemoryDb, db: Path | None, since_batch: int | None = None) -> None:
     """One table per raw table (the suite's asset): its base model's profile, computed in one
-    grouped pass over the batches >= `since_batch` (all rows without it)."""
+    grouped pass over the rows of batch `since_batch` (all rows without it)."""
     if db is not None:
         mem.run(f"attach {_sql_str(db)} as wh (read_only)")
     bases = _base_relations(mem) if db is not None else {}
@@ -449,8 +449,9 @@ def _collect(layer: str, cp_result, seconds: float) -> GateResult:
                     gate.findings.append(Finding(
                         suite=suite, asset=asset, column=str(x["column_name"]),
                         expectation=exp["type"], description=row["description"],
-                        observed=f"{x.get('bad_rows')} of {x.get('filled_rows')} filled "
-                                 "values fail", sample=[x]))
+                        observed=(f"{x.get('bad_rows')} of {x.get('filled_rows')} filled "
+                                  "values fail" if x.get("bad_rows") is not None
+                                  else row["observed"]), sample=[x]))
             else:
                 gate.findings.append(Finding(
                     suite=suite, asset=asset, column=row["column"], expectation=exp["type"],
@@ -527,7 +528,7 @@ def run_raw_gate(db: Path, work_dir: Path, thresholds: dict[str, Any],
     first phase; attached read-only, only aggregates leave it): the typing pass already
     typed every value and named each broken rule, so nothing is read or parsed again.
 
-    With `new_batch`, only the base rows of that landing batch (and later) are checked (a
+    With `new_batch`, only the base rows of that landing batch are checked (a
     nightly build: every earlier batch passed this gate when it was published); the row
     bounds, which are on all rows of a table, are then shifted by `rows_before` (the rows
     each table held before the batch) onto the batch's rows."""

@@ -144,7 +144,7 @@ def typed_column(table: str, column: str) -> str:
 
 def raw_profile_sql(table: str, relation: str, base_columns: set[str],
                     since_batch: int | None = None) -> str:
-    """One pass over the base model `relation` (its batches >= `since_batch`, or all): per
+    """One pass over the base model `relation` (its batch `since_batch`, or all rows): per
     contract column, whether the typing pass carried it, how many rows are filled and how
     many filled values its typing nulled (`<col>_raw` set, typed column null: unparseable or
     not a known code variant), with up to three distinct offending values; one `keys` row
@@ -180,7 +180,7 @@ def raw_profile_sql(table: str, relation: str, base_columns: set[str],
     for column in BASE_LINEAGE:
         rows.append(f"select {_s(column)}, 'lineage', {_b(column in base_columns)}, batch_rows, "
                     "null, null, cast([] as varchar[]) from counts")
-    scope = "" if since_batch is None else f" where _batch_id >= {int(since_batch)}"
+    scope = "" if since_batch is None else f" where _batch_id = {int(since_batch)}"
     names = ", ".join(PROFILE_COLUMNS)
     return ("with counts as materialized (\nselect\n    " + ",\n    ".join(aggs)
             + f"\nfrom {relation}{scope}\n)\nselect * from (\n"
