@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kequn import gates, publish, report
+from kequn import gates, gx_suites, publish, report
 from kequn.build import _release_dbt_database
 from kequn.dbt import dbt_env, run_dbt
 from kequn.landing import land
@@ -168,8 +168,8 @@ def test_every_checked_column_is_typed_by_its_base_model(clean_typed: tuple[Path
             cols = {r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_name = ?",
                 [gates.base_model(table)]).fetchall()}
-            for column, _ in gates.checked_columns(table):
-                assert {f"{column}_raw", gates.typed_column(table, column)} <= cols, (
+            for column, _ in gx_suites.checked_columns(table):
+                assert {f"{column}_raw", gx_suites.typed_column(table, column)} <= cols, (
                     table, column)
 
 
