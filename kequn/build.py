@@ -1,4 +1,4 @@
-"""`kequn build`: land → raw gate → dbt build → marts gate → publish (write–audit–publish).
+"""`kequn build`: land → dbt typing → raw gate → dbt build → marts gate → publish (WAP).
 
 Every step writes into the warehouse's own state folder (`<db dir>/<db stem>.state/builds/
 <run_id>/`); the warehouse at `--db` is replaced (one `os.replace`) only when every gate
@@ -33,7 +33,6 @@ from kequn.landing import (
     read_error,
     record_rows,
     remove_transcodes,
-    unreadable_file,
 )
 from kequn.state import state_dir
 
@@ -230,65 +229,38 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
 
         thresholds = gates.load_thresholds(overrides)
         run["thresholds"] = thresholds
-        t = time.perf_counter()
-        write_status_step(p, "raw gate")
         # A nightly build checks only the batch it landed (earlier ones passed when published)
         incremental = not full_refresh and any(t.files_total > t.files_new
                                                for t in landing.tables.values())
-        raw = gates.run_raw_gate(
-            p.build_landing, p.build_dir, thresholds,
-            new_batch=landing.batch_id if incremental else None,
-            rows_before={n: t.rows_total - t.rows_new for n, t in landing.tables.items()})
-        run["gates"]["raw"] = _gate_doc(raw)
-        if not raw.success:
-            # a delivered file DuckDB cannot read fails every expectation on its table:
-            # say which file, line and why (read again only when the gate failed)
-            bad_file = unreadable_file(p.build_landing,
-                                       landing.batch_id if incremental else None)
-            if bad_file:
-                step("raw gate", time.perf_counter() - t, "failed", bad_file)
-                raise BuildFailed("raw gate", f"the extract breaks the contract: {bad_file}",
-                                  EXIT_CONTRACT)
-        step("raw gate", time.perf_counter() - t, "ok" if raw.success else "failed",
-             f"{_gate_line(raw)} on "
-             + (f"landing batch {landing.batch_id}" if incremental else "every landed row"))
-        _print_findings(out, raw)
-        if not raw.success:
-            raise BuildFailed("raw gate", "the extract breaks the raw contract (dbt not run):\n"
-                              + "\n".join(f"  - {f.line()}" for f in raw.findings[:20]),
-                              EXIT_CONTRACT)
-
-        t = time.perf_counter()
         dbt_args = dbt_build_args(
             as_of=args.as_of, full_refresh=full_refresh,
             nightly_batch=landing.batch_id if incremental else None,
             # incremental models are keyed to the committed landing state (publish.py)
             committed_batch=None if full_refresh else publish.committed_batch(p),
             build_batch=None if full_refresh else landing.batch_id)
-        write_status_step(p, "dbt build")
         dbt_started = True
-        progress = out.dbt_progress()
-        try:
-            with dbt_env(p.build_db, p.build_landing):
-                run_dbt(dbt_args, target_path=p.target, log_path=p.build_dir / "logs",
-                        callbacks=[progress] if progress else [], echo=out.level >= VERBOSE)
-        except DbtError as exc:
-            if progress:
-                progress.close()
-            _release_dbt_database()
-            run["dbt"] = _dbt_results(p.target)
-            step("dbt build", time.perf_counter() - t, "failed", str(exc)[:2000])
-            # a delivered file the base model could not read: a contract breach
-            bad_file = read_error(str(exc), p.build_landing)
-            if bad_file:
-                raise BuildFailed("dbt build", f"the extract breaks the contract: {bad_file}",
-                                  EXIT_CONTRACT) from exc
-            raise BuildFailed("dbt build", str(exc)) from exc
-        if progress:
-            progress.close()
-        _release_dbt_database()
-        run["dbt"] = _dbt_results(p.target)
-        step("dbt build", time.perf_counter() - t, "ok", _dbt_line(run["dbt"]))
+        # dbt in two phases around the raw gate: the typing pass (seeds and base models) first,
+        # so the gate judges its counts; everything else only once the extract has passed
+        _dbt_phase(p, run, out, step, "dbt typing", [*dbt_args, "--select", gates.BEFORE_RAW_GATE])
+
+        t = time.perf_counter()
+        write_status_step(p, "raw gate")
+        raw = gates.run_raw_gate(
+            p.build_db, p.build_dir, thresholds,
+            new_batch=landing.batch_id if incremental else None,
+            rows_before={n: t.rows_total - t.rows_new for n, t in landing.tables.items()})
+        run["gates"]["raw"] = _gate_doc(raw)
+        step("raw gate", time.perf_counter() - t, "ok" if raw.success else "failed",
+             f"{_gate_line(raw)} on the typing pass's counts of "
+             + (f"landing batch {landing.batch_id}" if incremental else "every raw row"))
+        _print_findings(out, raw)
+        if not raw.success:
+            raise BuildFailed("raw gate", "the extract breaks the raw contract (only the "
+                              "typing pass ran; no staging model or mart was built):\n"
+                              + "\n".join(f"  - {f.line()}" for f in raw.findings[:20]),
+                              EXIT_CONTRACT)
+
+        _dbt_phase(p, run, out, step, "dbt build", [*dbt_args, "--exclude", gates.BEFORE_RAW_GATE])
 
         t = time.perf_counter()
         write_status_step(p, "marts gate")
@@ -301,7 +273,8 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
             raise BuildFailed("marts gate", str(exc)) from exc
         run["landing"] = _landing_doc(landing)
         marts = gates.run_marts_gate(p.build_db, p.build_dir, thresholds, landed_rows,
-                                     since_batch=landing.batch_id if incremental else None)
+                                     since_batch=landing.batch_id if incremental else None,
+                                     manifest=p.target / "manifest.json")
         run["gates"]["marts"] = _gate_doc(marts)
         run["reconciliation"] = gates.read_reconciliation(p.build_db)
         run["rejects"] = _reject_counts(p.build_db)
@@ -388,6 +361,54 @@ def dbt_build_args(*, as_of: date | None, full_refresh: bool, nightly_batch: int
     if nightly_batch is not None:
         args += ["--exclude-resource-type", "unit_test"]
     return args
+
+
+def _dbt_phase(p: publish.BuildPaths, run: dict[str, Any], out: Console, step: Any,
+               name: str, dbt_args: list[str]) -> None:
+    """One dbt invocation of the build; its results join the earlier phases' in
+    target/run_results.json (one document, as a single `dbt build` would write)."""
+    t = time.perf_counter()
+    write_status_step(p, name)
+    earlier = _read_run_results(p.target)
+    progress = out.dbt_progress()
+    failed: DbtError | None = None
+    try:
+        with dbt_env(p.build_db, p.build_landing):
+            run_dbt(dbt_args, target_path=p.target, log_path=p.build_dir / "logs",
+                    callbacks=[progress] if progress else [], echo=out.level >= VERBOSE)
+    except DbtError as exc:
+        failed = exc
+    if progress:
+        progress.close()
+    _release_dbt_database()
+    _join_run_results(p.target, earlier)
+    run["dbt"] = _dbt_results(p.target)
+    if failed is not None:
+        # a delivered file the base models could not read: a contract breach, named
+        bad_file = read_error(str(failed), p.build_landing)
+        step(name, time.perf_counter() - t, "failed", bad_file or str(failed)[:2000])
+        if bad_file:
+            raise BuildFailed(name, f"the extract breaks the contract: {bad_file}",
+                              EXIT_CONTRACT) from failed
+        raise BuildFailed(name, str(failed)) from failed
+    step(name, time.perf_counter() - t, "ok", _dbt_line(run["dbt"]))
+
+
+def _read_run_results(target: Path) -> dict[str, Any] | None:
+    path = target / "run_results.json"
+    with suppress(OSError, ValueError):
+        return json.loads(path.read_text(encoding="utf-8"))
+    return None
+
+
+def _join_run_results(target: Path, earlier: dict[str, Any] | None) -> None:
+    path = target / "run_results.json"
+    now = _read_run_results(target)
+    if earlier is None or now is None or now == earlier:   # this phase wrote none
+        return
+    now["results"] = [*earlier.get("results", []), *now.get("results", [])]
+    now["elapsed_time"] = (earlier.get("elapsed_time") or 0) + (now.get("elapsed_time") or 0)
+    path.write_text(json.dumps(now), encoding="utf-8")
 
 
 def write_status_step(p: publish.BuildPaths, step_name: str) -> None:

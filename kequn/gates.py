@@ -8,14 +8,16 @@ disagree. This module runs them.
 At build time the context is copied into the build folder (results, Data Docs and the GX
 bookkeeping land there, never in the repository) and run against:
 
-* raw   — an in-memory DuckDB database (`:memory:kequn_raw_<id>`) holding only *views* over
-  the landed Parquet files, so PII never enters the warehouse file;
+* raw   — an in-memory DuckDB database (`:memory:kequn_raw_<id>`) holding one small profile
+  table per raw table, computed in one grouped pass over its base model's new batch in the
+  build's warehouse (dbt's first phase: the typing pass), attached read-only; the raw
+  extract itself is never read here;
 * marts — an in-memory DuckDB database that ATTACHes the freshly built warehouse READ_ONLY as
   `wh` and exposes each public mart as a view.
 
 Thresholds are data, not SQL: each run loads `expectations/thresholds.yml` (plus CLI
-overrides) into a `gate_params` table the queries read, and the code variants come from the
-staging seed `seeds/mappings/code_mappings.csv` (view `code_variants`), so codes live once.
+overrides, and the raw row bounds) into a `gate_params` table the queries read. What parses
+and which code variants are known is decided once, by the typing pass of the base models.
 
 GX 1.24 on DuckDB needs one kept connection (see ../shared/notes/toolchain.md): GX keeps one
 for SQLite/MSSQL; `_patch_gx_for_duckdb` makes it do the same for DuckDB.
@@ -39,22 +41,26 @@ from typing import Any
 import yaml
 
 from kequn import DEFAULT_MEMORY_LIMIT, PROJECT_DIR
-from kequn.contract import LINEAGE_COLUMNS, raw_tables
 from kequn.gx_suites import (
     GROUP_CODES,
     PUBLIC_MARTS,
     RAW_SPEC,
+    base_model,
     marts_expectations,
     raw_expectations,
+    raw_profile_sql,
+    raw_profile_sql_empty,
 )
-from kequn.landing import delivered_relation
 from kequn.pii_proof import pii_scan_sql, pii_scan_sql_empty
 from kequn.sql import sql_str as _sql_str
 
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 GX_DIR = EXPECTATIONS_DIR / "gx"
 THRESHOLDS_FILE = EXPECTATIONS_DIR / "thresholds.yml"
-CODE_MAPPINGS = PROJECT_DIR / "seeds" / "mappings" / "code_mappings.csv"
+
+# dbt's first phase, before the raw gate: the seeds the typing pass reads and the base models
+# (each raw row typed once, with the first rule it breaks), with their tests
+BEFORE_RAW_GATE = "+path:models/staging/brokerage/base"
 
 RAW_URL_VAR = "KEQUN_GX_RAW_URL"
 MARTS_URL_VAR = "KEQUN_GX_MARTS_URL"
@@ -139,36 +145,53 @@ class MemoryDb:
         self.engine.dispose()
 
 
-def _load_params(mem: MemoryDb, thresholds: dict[str, Any]) -> None:
-    limits = thresholds["limits"]
-    values = [f"({_sql_str(k)}, {float(v)})" for k, v in limits.items()]
+def _load_params(mem: MemoryDb, thresholds: dict[str, Any],
+                 extra: dict[str, float | None] | None = None) -> None:
+    limits = {**thresholds["limits"], **(extra or {})}
+    values = [f"({_sql_str(k)}, {'null' if v is None else float(v)})"
+              for k, v in limits.items()]
     mem.run("create or replace table gate_params (name varchar, value double)",
             f"insert into gate_params values {', '.join(values)}")
 
 
-def _create_raw_views(mem: MemoryDb, landing_dir: Path | None,
-                      only_batch: int | None = None) -> None:
+def _base_relations(mem: MemoryDb) -> dict[str, tuple[str, set[str]]]:
+    """{raw table: (relation, its columns)} of the base models in the attached warehouse."""
+    wanted = {base_model(t): t for t in RAW_SPEC}
+    found: dict[str, tuple[str, set[str]]] = {}
+    for schema, table, column in mem.rows(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_catalog = 'wh' and table_name in ("
+            + ", ".join(_sql_str(n) for n in wanted) + ") order by table_schema"):
+        raw = wanted[table]
+        relation = f'wh."{schema}"."{table}"'
+        if raw in found and found[raw][0] != relation:
+            continue
+        found.setdefault(raw, (relation, set()))[1].add(column)
+    return found
+
+
+def _create_raw_profiles(mem: MemoryDb, db: Path | None, since_batch: int | None = None) -> None:
+    """One table per raw table (the suite's asset): its base model's profile, computed in one
+    grouped pass over the rows of batch `since_batch` (all rows without it)."""
+    if db is not None:
+        mem.run(f"attach {_sql_str(db)} as wh (read_only)")
+    bases = _base_relations(mem) if db is not None else {}
     stmts = []
-    for table, columns in raw_tables().items():
-        if landing_dir is None:
-            cols = ", ".join(f"cast(null as varchar) as {c}" for c in (*columns, *LINEAGE_COLUMNS))
-            stmts.append(f"create or replace view {table} as select {cols} where false")
+    for table in RAW_SPEC:
+        if table in bases:
+            relation, columns = bases[table]
+            sql = raw_profile_sql(table, relation, columns, since_batch)
         else:
-            # the delivered files, read in place (the SQL the base models run)
-            stmts.append(f"create or replace view {table} as select * from "
-                         f"{delivered_relation(landing_dir, table, only_batch)}")
-    if CODE_MAPPINGS.exists():
-        stmts.append("create or replace view code_variants as select domain, raw_value from "
-                     f"read_csv({_sql_str(CODE_MAPPINGS)}, all_varchar = true, header = true)")
-    else:
-        stmts.append("create or replace view code_variants as "
-                     "select cast(null as varchar) as domain, cast(null as varchar) as raw_value "
-                     "where false")
+            sql = raw_profile_sql_empty(table)
+        stmts.append(f"create or replace table {table} as {sql}")
     mem.run(*stmts)
+    if db is not None:
+        mem.run("detach wh")
 
 
 def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
-                        since_batch: int | None = None) -> list[str]:
+                        since_batch: int | None = None,
+                        manifest: Path | None = None) -> list[str]:
     """Views over the attached warehouse; returns the public marts missing from it."""
     stmts: list[str] = []
     missing: list[str] = []
@@ -216,9 +239,9 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
     stmts.append("create or replace table landed_counts (table_name varchar, landed_rows bigint)")
     stmts.append("insert into landed_counts values " + ", ".join(rows))
     mem.run(*stmts)
-    scan = pii_scan_sql(mem.rows, since_batch) if db is not None else pii_scan_sql_empty()
-    # a table, not a view: the scan reads every varchar value of the warehouse, so it runs
-    # once, however GX queries the asset
+    scan = (pii_scan_sql(mem.rows, since_batch, manifest) if db is not None
+            else pii_scan_sql_empty())
+    # a table, not a view: the scan runs once, however GX queries the asset
     mem.run(f"create or replace table pii_value_hits as {scan}")
     return missing
 
@@ -265,7 +288,7 @@ def sync(root: Path = EXPECTATIONS_DIR) -> Path:
     raw_mem, marts_mem = MemoryDb("raw_sync"), MemoryDb("marts_sync")
     os.environ[RAW_URL_VAR], os.environ[MARTS_URL_VAR] = raw_mem.url, marts_mem.url
     try:
-        _create_raw_views(raw_mem, None)
+        _create_raw_profiles(raw_mem, None)
         _load_params(raw_mem, load_thresholds())
         _create_marts_views(marts_mem, None, {})
         _load_params(marts_mem, load_thresholds())
@@ -426,8 +449,9 @@ def _collect(layer: str, cp_result, seconds: float) -> GateResult:
                     gate.findings.append(Finding(
                         suite=suite, asset=asset, column=str(x["column_name"]),
                         expectation=exp["type"], description=row["description"],
-                        observed=f"{x.get('bad_rows')} of {x.get('filled_rows')} filled "
-                                 "values fail", sample=[x]))
+                        observed=(f"{x.get('bad_rows')} of {x.get('filled_rows')} filled "
+                                  "values fail" if x.get("bad_rows") is not None
+                                  else row["observed"]), sample=[x]))
             else:
                 gate.findings.append(Finding(
                     suite=suite, asset=asset, column=row["column"], expectation=exp["type"],
@@ -482,43 +506,51 @@ def build_data_docs(work_dir: Path) -> Path | None:
     return docs / "index.html"
 
 
-def run_raw_gate(landing_dir: Path, work_dir: Path, thresholds: dict[str, Any],
+def raw_bounds(thresholds: dict[str, Any], rows_before: dict[str, int] | None = None
+               ) -> dict[str, float | None]:
+    """`min_rows_<table>` / `max_rows_<table>` for gate_params: thresholds.yml's row_bounds
+    (on all rows of a table) shifted by the rows each table held before the checked batch."""
+    bounds = thresholds.get("row_bounds", {})
+    default = bounds.get("default", {})
+    out: dict[str, float | None] = {}
+    for table in RAW_SPEC:
+        b = {**default, **bounds.get(table, {})}
+        had = (rows_before or {}).get(table, 0)
+        out[f"min_rows_{table}"] = max(b.get("min", 1) - had, 0)
+        out[f"max_rows_{table}"] = None if b.get("max") is None else b["max"] - had
+    return out
+
+
+def run_raw_gate(db: Path, work_dir: Path, thresholds: dict[str, Any],
                  new_batch: int | None = None,
                  rows_before: dict[str, int] | None = None) -> GateResult:
-    """Run the raw checkpoint over the landed Parquet (in-memory views, nothing persisted).
+    """Run the raw checkpoint on the counts of the base models in `db` (built by dbt's
+    first phase; attached read-only, only aggregates leave it): the typing pass already
+    typed every value and named each broken rule, so nothing is read or parsed again.
 
-    With `new_batch`, only that landing batch is checked (a nightly build: every earlier
-    batch passed this gate when it was published, and landed files never change); the
-    row bounds, which are on all landed rows of a table, are then shifted by
-    `rows_before` (the rows each table held before the batch) onto the batch's rows."""
+    With `new_batch`, only the base rows of that landing batch are checked (a
+    nightly build: every earlier batch passed this gate when it was published); the row
+    bounds, which are on all rows of a table, are then shifted by `rows_before` (the rows
+    each table held before the batch) onto the batch's rows."""
     mem = MemoryDb("raw")
     try:
-        _create_raw_views(mem, landing_dir, new_batch)
-        _load_params(mem, thresholds)
-        params = {}
-        bounds = thresholds.get("row_bounds", {})
-        default = bounds.get("default", {})
+        _create_raw_profiles(mem, db, new_batch)
         before = (rows_before or {}) if new_batch is not None else {}
-        for table in RAW_SPEC:
-            b = {**default, **bounds.get(table, {})}
-            had = before.get(table, 0)
-            params[f"min_rows_{table}"] = max(b.get("min", 1) - had, 0)
-            params[f"max_rows_{table}"] = None if b.get("max") is None else b["max"] - had
-        gate = _run_checkpoint("raw", mem, work_dir, params)
-        if not CODE_MAPPINGS.exists():
-            gate.error = "code variant checks skipped: seeds/mappings/code_mappings.csv is missing"
-        return gate
+        _load_params(mem, thresholds, raw_bounds(thresholds, before))
+        return _run_checkpoint("raw", mem, work_dir, {})
     finally:
         mem.close()
 
 
 def run_marts_gate(db: Path, work_dir: Path, thresholds: dict[str, Any],
-                   landed: dict[str, int], since_batch: int | None = None) -> GateResult:
-    """Run the marts checkpoint over the built warehouse, attached read-only (the PII scan
-    of a nightly build scoped by `since_batch`, see kequn.pii_proof.pii_scan_sql)."""
+                   landed: dict[str, int], since_batch: int | None = None,
+                   manifest: Path | None = None) -> GateResult:
+    """Run the marts checkpoint over the built warehouse, attached read-only. The PII scan
+    reads what could hold raw text by the build's dbt `manifest` (everything without one;
+    see kequn.pii_proof), in a nightly build scoped by `since_batch`."""
     mem = MemoryDb("marts")
     try:
-        missing = _create_marts_views(mem, db, landed, since_batch)
+        missing = _create_marts_views(mem, db, landed, since_batch, manifest)
         _load_params(mem, thresholds)
         gate = _run_checkpoint("marts", mem, work_dir, {})
         if missing:

@@ -1,23 +1,27 @@
 """What the gates expect: the Great Expectations suite specs, as code.
 
-The raw contract typed (which columns are keys, dates, timestamps, numbers and codes), the
-SQL each raw expectation runs (one pass per table), and the marts expectations (grain,
-catalogue codes, ranges, suitability, reconciliation, no PII). `python -m kequn.gates sync`
-writes them as reviewable JSON under `expectations/gx/`; kequn/gates.py runs them. Column
-names come from the contract (kequn.contract), thresholds from `gate_params` at run time.
+The raw contract typed (which columns are keys, dates, timestamps, numbers and codes, and
+which output column of its base model types each), the profile each raw suite judges (one
+grouped pass over a base model's new batch: the typing pass already decided what parses),
+and the marts expectations (grain, catalogue codes, ranges, suitability, reconciliation, no
+PII). `python -m kequn.gates sync` writes them as reviewable JSON under `expectations/gx/`;
+kequn/gates.py runs them. Column names come from the contract (kequn.contract), thresholds
+from `gate_params` at run time.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kequn.contract import LINEAGE_COLUMNS, raw_tables
+from kequn.contract import raw_tables
 from kequn.pii_proof import PII_COLUMN_NAMES
 
 # ---------------------------------------------------------------------------------------
 # The raw contract, typed: which columns are keys, dates, timestamps, numbers and codes
 # (code column -> domain of seeds/mappings/code_mappings.csv). Column names come from
-# the contract (models/staging/brokerage/_brokerage__sources.yml via kequn.contract).
+# the contract (models/staging/brokerage/_brokerage__sources.yml via kequn.contract);
+# `typed_as` names the base model's typed column where it is not the contract column's name
+# (the raw text is always `<column>_raw`).
 # ---------------------------------------------------------------------------------------
 RAW_SPEC: dict[str, dict[str, Any]] = {
     "clients": {
@@ -31,6 +35,7 @@ RAW_SPEC: dict[str, dict[str, Any]] = {
             "education": "education", "marital_status": "marital_status",
             "risk_level": "risk_level", "open_channel": "open_channel", "status": "client_status",
         },
+        "typed_as": {"gender": "field_gender", "birth_date": "field_birth_date"},
     },
     "accounts": {
         "keys": ["account_id"],
@@ -57,6 +62,8 @@ RAW_SPEC: dict[str, dict[str, Any]] = {
         "dates": ["snapshot_date"], "timestamps": [],
         "numbers": ["quantity", "market_value", "cost_value"],
         "codes": {"is_restricted": "yes_no"},
+        "typed_as": {"market_value": "market_value_local", "cost_value": "cost_value_local",
+                     "is_restricted": "is_restricted_code"},
     },
     "balances": {
         "keys": ["snapshot_date", "account_id"],
@@ -69,11 +76,13 @@ RAW_SPEC: dict[str, dict[str, Any]] = {
         "dates": [], "timestamps": ["trade_time", "updated_at"],
         "numbers": ["quantity", "price", "amount", "fee"],
         "codes": {"side": "trade_side", "channel": "trade_channel", "status": "trade_status"},
+        "typed_as": {"trade_time": "traded_at", "amount": "amount_local", "fee": "fee_local"},
     },
     "cash_transfers": {
         "keys": ["transfer_id"],
         "dates": [], "timestamps": ["transfer_time"], "numbers": ["amount"],
         "codes": {"direction": "transfer_direction"},
+        "typed_as": {"transfer_time": "transferred_at"},
     },
     "app_events": {
         "keys": ["event_date", "client_id", "event_type"],
@@ -81,12 +90,6 @@ RAW_SPEC: dict[str, dict[str, Any]] = {
         "codes": {"event_type": "event_type", "device": "device"},
     },
 }
-
-DATE_FORMATS = "['%Y-%m-%d', '%Y%m%d', '%Y/%m/%d']"
-# staging's grouped_number_pattern (macros/parsing/safe_decimal.sql): 1,234,567.89; no
-# braces, since GX formats the query ({batch})
-GROUPED_NUMBER = "[+-]?[0-9][0-9]?[0-9]?(,[0-9][0-9][0-9])+([.][0-9]*)?"
-TIMESTAMP_FORMATS = "['%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S%z', '%Y%m%d %H%M%S']"
 
 PUBLIC_MARTS = (
     "client_segments", "client_group_memberships", "client_product_recommendations",
@@ -108,122 +111,204 @@ def _param(name: str) -> str:
     return f"(select value from gate_params where name = '{name}')"
 
 
-def _key(column: str) -> str:
-    """The lookup key of a raw code, as staging's macro code_lookup_key computes it."""
-    return f"lower(replace(replace(trim({column}), ' ', ''), '　', ''))"
+# ---------------------------------------------------------------------------------------
+# The raw gate on counts: one grouped pass over a base model's new batch (the typing pass's
+# output) yields the table's profile, one row per contract column; the raw suites judge it.
+# ---------------------------------------------------------------------------------------
+PROFILE_COLUMNS = ("column_name", "check_kind", "present", "batch_rows", "filled_rows",
+                   "bad_rows", "offending_values")
+# lineage every base model carries (file, row, batch); _landed_at stays in the source CTE
+BASE_LINEAGE = ("_source_file", "_row_in_file", "_batch_id")
+# PII is read (id_number: decoded then hashed) or skipped (name, phone) by the typing pass,
+# never carried as text: its presence in each delivered file is checked where files are read
+CONTRACT_PII = ("name", "phone", "id_number")
 
 
-def _bad_condition(column: str, kind: str) -> str:
-    v = f"nullif(trim({column}), '')"
-    if kind == "date":
-        return f"{v} is not null and try_strptime({v}, {DATE_FORMATS}) is null"
-    if kind == "timestamp":
-        return f"{v} is not null and try_strptime({v}, {TIMESTAMP_FORMATS}) is null"
-    if kind == "number":
-        # as staging's safe_decimal: a comma only as a well-formed thousands separator
-        grouped = f"regexp_full_match(replace({v}, ' ', ''), '{GROUPED_NUMBER}')"
-        return (f"{v} is not null and try_cast(case when {grouped} then replace({v}, ',', '') "
-                f"else replace({v}, ' ', '') end as double) is null")
-    # code: kind is "code:<domain>"; an unknown domain (no seed rows) checks nothing
-    domain = kind.split(":", 1)[1]
-    return f"{v} is not null and not list_contains(known_{domain}, {_key(column)})"
+def base_model(table: str) -> str:
+    return f"base_brokerage__{table}"
 
 
-def _columns_query(checks: list[tuple[str, str]], limit_of) -> str:
-    """One pass over the table: per column, filled rows, bad rows and up to three distinct
-    offending values; returns a row for each column whose bad share is over its limit."""
-    flags, aggs, selects = [], [], []
-    for i, (col, kind) in enumerate(checks):
-        flags.append(f"    nullif(trim({col}), '') as v{i}, {_bad_condition(col, kind)} as b{i}")
-        aggs.append(f"    count(v{i}) as filled_{i}, count(*) filter (where b{i}) as bad_{i}, "
-                    f"list_distinct([min(v{i}) filter (where b{i}), max(v{i}) filter (where b{i}),"
-                    f" first(v{i}) filter (where b{i})]) as values_{i}")
-        selects.append(
-            f"select '{col}' as column_name, '{kind}' as check_kind, filled_{i} as filled_rows, "
-            f"bad_{i} as bad_rows, values_{i} as offending_values from counts "
-            f"where bad_{i} > filled_{i} * {limit_of(kind)} "
-            f"and (filled_{i} >= {_param('min_rows_for_rates')} or bad_{i} = filled_{i})")
-    domains = sorted({k.split(":", 1)[1] for _, k in checks if k.startswith("code:")})
-    known = ""
-    source = "{batch}"
-    if domains:
-        lists = ", ".join(f"(select list(raw_value) from code_variants where domain = '{d}') "
-                          f"as known_{d}" for d in domains)
-        known = f"known as materialized (select {lists}),\n"
-        source = "{batch}, known"
-    return (f"with {known}flags as (\nselect\n" + ",\n".join(flags) + f"\nfrom {source}\n),\n"
-            "counts as materialized (\nselect\n" + ",\n".join(aggs) + "\nfrom flags\n)\n"
-            + "\nunion all\n".join(selects))
+def checked_columns(table: str) -> list[tuple[str, str]]:
+    """[(contract column, check kind)] of a raw table: date, timestamp, number, code:<domain>."""
+    spec = RAW_SPEC[table]
+    return ([(c, "date") for c in spec["dates"]]
+            + [(c, "timestamp") for c in spec["timestamps"]]
+            + [(c, "number") for c in spec["numbers"]]
+            + [(c, f"code:{d}") for c, d in spec["codes"].items()])
 
 
-def _typed_query(spec: dict[str, Any]) -> str:
-    checks = ([(c, "date") for c in spec["dates"]]
-              + [(c, "timestamp") for c in spec["timestamps"]]
-              + [(c, "number") for c in spec["numbers"]])
-    return _columns_query(checks, lambda kind: _param(f"max_unparseable_share_{kind}"))
+def typed_column(table: str, column: str) -> str:
+    """The base model's typed output column for a contract column (same name unless renamed)."""
+    return RAW_SPEC[table].get("typed_as", {}).get(column, column)
 
 
-def _codes_query(spec: dict[str, Any]) -> str:
-    checks = [(c, f"code:{d}") for c, d in spec["codes"].items()]
-    return _columns_query(checks, lambda kind: _param("max_unknown_code_share"))
+def raw_profile_sql(table: str, relation: str, base_columns: set[str],
+                    since_batch: int | None = None) -> str:
+    """One pass over the base model `relation` (its batch `since_batch`, or all rows): per
+    contract column, whether the typing pass carried it, how many rows are filled and how
+    many filled values its typing nulled (`<col>_raw` set, typed column null: unparseable or
+    not a known code variant), with up to three distinct offending values; one `keys` row
+    counts the rows missing a key. Nothing is parsed again: the typing pass decided."""
+    spec = RAW_SPEC[table]
+    aggs = ["count(*) as batch_rows"]
+    missing = " or ".join(f'"{k}_raw" is null' for k in spec["keys"]
+                          if f"{k}_raw" in base_columns)
+    keys_present = all(f"{k}_raw" in base_columns for k in spec["keys"])
+    aggs.append(f"count(*) filter (where {missing or 'false'}) as missing_keys")
+    rows = [f"select {_s(','.join(spec['keys']))}, 'keys', {_b(keys_present)}, batch_rows, "
+            "batch_rows - missing_keys, missing_keys, cast([] as varchar[]) from counts"]
+    checked = dict(checked_columns(table))
+    for i, column in enumerate(c for c in raw_tables()[table] if c not in CONTRACT_PII):
+        raw, typed = f"{column}_raw", typed_column(table, column)
+        kind = checked.get(column, "column")
+        if kind == "column":
+            present = raw in base_columns or column in base_columns
+            rows.append(f"select {_s(column)}, 'column', {_b(present)}, batch_rows, null, null, "
+                        "cast([] as varchar[]) from counts")
+            continue
+        if raw not in base_columns or typed not in base_columns:
+            rows.append(f"select {_s(column)}, {_s(kind)}, false, batch_rows, null, null, "
+                        "cast([] as varchar[]) from counts")
+            continue
+        bad = f'"{raw}" is not null and "{typed}" is null'
+        aggs.append(f'count("{raw}") as filled_{i}, count(*) filter (where {bad}) as bad_{i}, '
+                    f'list_distinct([min("{raw}") filter (where {bad}), '
+                    f'max("{raw}") filter (where {bad}), first("{raw}") filter (where {bad})])'
+                    f" as values_{i}")
+        rows.append(f"select {_s(column)}, {_s(kind)}, true, batch_rows, filled_{i}, bad_{i}, "
+                    f"values_{i} from counts")
+    for column in BASE_LINEAGE:
+        rows.append(f"select {_s(column)}, 'lineage', {_b(column in base_columns)}, batch_rows, "
+                    "null, null, cast([] as varchar[]) from counts")
+    scope = "" if since_batch is None else f" where _batch_id = {int(since_batch)}"
+    names = ", ".join(PROFILE_COLUMNS)
+    return ("with counts as materialized (\nselect\n    " + ",\n    ".join(aggs)
+            + f"\nfrom {relation}{scope}\n)\nselect * from (\n"
+            + "\nunion all\n".join(rows) + f"\n) as p ({names})")
 
 
-def _key_query(keys: list[str]) -> str:
-    cond = " or ".join(f"nullif(trim({k}), '') is null" for k in keys)
-    cols = ", ".join(f"count(*) filter (where nullif(trim({k}), '') is null) as null_{k}"
-                     for k in keys)
-    limit = _param("max_null_key_share")
-    small = _param("min_rows_for_rates")
-    return f"""with counts as (
-    select count(*) as total_rows, count(*) filter (where {cond}) as rows_missing_a_key, {cols}
-    from {{batch}}
-)
-select * from counts where rows_missing_a_key > total_rows * {limit}
-    and (total_rows >= {small} or rows_missing_a_key = total_rows)"""
+def raw_profile_sql_empty(table: str) -> str:
+    """The profile of a table whose base model is not in the database (nothing typed)."""
+    return raw_profile_sql(table, "(select 1 where false)", set())
+
+
+def _s(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _b(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def _rate_query(kinds: str, limit: str) -> str:
+    """Profile rows whose share of bad filled values is over its limit (below
+    min_rows_for_rates filled rows only when every value is bad)."""
+    return ("select column_name, check_kind, filled_rows, bad_rows, offending_values "
+            f"from {{batch}} where present and {kinds} and bad_rows > filled_rows * {limit} "
+            f"and (filled_rows >= {_param('min_rows_for_rates')} or bad_rows = filled_rows) "
+            "order by column_name")
 
 
 def raw_expectations(table: str) -> list:
+    """The raw suite of one table, over its profile (see raw_profile_sql)."""
     import great_expectations as gx
 
+    U = gx.expectations.UnexpectedRowsExpectation
     spec = RAW_SPEC[table]
-    columns = list(raw_tables()[table])
     exps: list = [
-        gx.expectations.ExpectTableColumnsToMatchSet(
-            column_set=columns + list(LINEAGE_COLUMNS), exact_match=False,
-            description=f"raw {table}: every contract column is present (extra columns are fine)",
-        ),
-        gx.expectations.ExpectTableRowCountToBeBetween(
-            min_value={"$PARAMETER": f"min_rows_{table}"},
-            max_value={"$PARAMETER": f"max_rows_{table}"},
-            description=f"raw {table}: row count within bounds (thresholds.yml row_bounds)",
-        ),
-        gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_key_query(spec["keys"]),
-            description=f"raw {table}: key columns {', '.join(spec['keys'])} are filled "
-                        "(share of rows missing a key <= max_null_key_share)",
-        ),
+        U(unexpected_rows_query=(
+            "select column_name, check_kind from {batch} where not present order by 1"),
+          description=f"raw {table}: every contract column is read and typed (extra columns "
+                      "are fine; the base model carries each one, PII only as its hash)"),
+        U(unexpected_rows_query=(
+            f"select batch_rows, {_param(f'min_rows_{table}')} as min_rows, "
+            f"{_param(f'max_rows_{table}')} as max_rows from {{batch}} "
+            "where check_kind = 'keys' "
+            f"and (batch_rows < {_param(f'min_rows_{table}')} "
+            f"or batch_rows > coalesce({_param(f'max_rows_{table}')}, batch_rows))"),
+          description=f"raw {table}: row count within bounds (thresholds.yml row_bounds)"),
+        U(unexpected_rows_query=(
+            "select batch_rows as total_rows, bad_rows as rows_missing_a_key from {batch} "
+            f"where check_kind = 'keys' and bad_rows > batch_rows * "
+            f"{_param('max_null_key_share')} "
+            f"and (batch_rows >= {_param('min_rows_for_rates')} or bad_rows = batch_rows)"),
+          description=f"raw {table}: key columns {', '.join(spec['keys'])} are filled "
+                      "(share of rows missing a key <= max_null_key_share)"),
     ]
     typed = [*spec["dates"], *spec["timestamps"], *spec["numbers"]]
     if typed:
-        exps.append(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_typed_query(spec),
+        exps.append(U(
+            unexpected_rows_query=_rate_query(
+                "check_kind in ('date', 'timestamp', 'number')",
+                "(select value from gate_params where name = "
+                "'max_unparseable_share_' || check_kind)"),
             description=f"raw {table}: filled values of {', '.join(typed)} parse as contract "
                         "dates / timestamps / numbers (share unparseable per column <= "
-                        "max_unparseable_share_<kind>)",
-        ))
+                        "max_unparseable_share_<kind>)"))
     if spec["codes"]:
-        exps.append(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query=_codes_query(spec),
+        exps.append(U(
+            unexpected_rows_query=_rate_query("check_kind like 'code:%'",
+                                              _param("max_unknown_code_share")),
             description=f"raw {table}: filled values of {', '.join(spec['codes'])} are known "
                         "variants of their code lists (seeds/mappings/code_mappings.csv; "
-                        "share unknown per column <= max_unknown_code_share)",
-        ))
+                        "share unknown per column <= max_unknown_code_share)"))
     return exps
 
 
 def _in_catalogue(column: str, catalogue_table: str = "known_group_codes") -> str:
     return (f"select {column}, count(*) as rows from {{batch}} where {column} is not null and "
             f"{column} not in (select code from {catalogue_table}) group by 1 limit 20")
+
+
+# Marts expectations on aggregates: each holds exactly when its row-wise original did, but
+# GX resolves it from table-level metrics (min, max, non-null and distinct counts, the set
+# of distinct values) that it bundles into one query per mart, instead of fetching every
+# offending row per expectation (expectations/README.md lists old -> new).
+def _not_null(column: str) -> Any:
+    import great_expectations as gx
+
+    return gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(
+        column=column, min_value=1, max_value=1,
+        description=f"{column} is never null (share of non-null values = 1)")
+
+
+def _unique(column: str, description: str | None = None) -> Any:
+    import great_expectations as gx
+
+    return gx.expectations.ExpectColumnProportionOfUniqueValuesToBeBetween(
+        column=column, min_value=1, max_value=1,
+        description=description or f"{column} is unique (distinct values = non-null values)")
+
+
+def _between(column: str, min_value: float, max_value: float | None = None) -> list:
+    import great_expectations as gx
+
+    out = [gx.expectations.ExpectColumnMinToBeBetween(
+        column=column, min_value=min_value,
+        description=f"every {column} >= {min_value} (its minimum is)")]
+    if max_value is not None:
+        out.append(gx.expectations.ExpectColumnMaxToBeBetween(
+            column=column, max_value=max_value,
+            description=f"every {column} <= {max_value} (its maximum is)"))
+    return out
+
+
+def _in_set(column: str, values: list[str]) -> Any:
+    import great_expectations as gx
+
+    return gx.expectations.ExpectColumnDistinctValuesToBeInSet(
+        column=column, value_set=values,
+        description=f"every {column} is one of {', '.join(values)} (its distinct values are)")
+
+
+def _grain(columns: list[str], description: str) -> Any:
+    import great_expectations as gx
+
+    cols = ", ".join(columns)
+    return gx.expectations.UnexpectedRowsExpectation(
+        unexpected_rows_query=(f"select {cols}, count(*) as rows from {{batch}} group by {cols} "
+                               "having count(*) > 1 limit 20"),
+        description=f"{description} ({cols} unique: one grouped query)")
 
 
 def marts_expectations() -> dict[str, list]:
@@ -233,16 +318,15 @@ def marts_expectations() -> dict[str, list]:
     E = gx.expectations
     U = E.UnexpectedRowsExpectation
     seg = [
-        E.ExpectColumnValuesToNotBeNull(column="client_id"),
-        E.ExpectColumnValuesToBeUnique(column="client_id",
-                                       description="grain: one row per client"),
-        E.ExpectColumnValuesToNotBeNull(column="as_of_date"),
-        E.ExpectColumnValuesToNotBeNull(column="primary_group"),
-        E.ExpectColumnValuesToNotBeNull(column="rule_version"),
-        E.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=120),
-        E.ExpectColumnValuesToBeBetween(column="churn_risk_score", min_value=0, max_value=100),
-        E.ExpectColumnValuesToBeBetween(column="total_assets", min_value=0),
-        E.ExpectColumnValuesToBeInSet(column="gender", value_set=["M", "F"]),
+        _not_null("client_id"),
+        _unique("client_id", "grain: one row per client"),
+        _not_null("as_of_date"),
+        _not_null("primary_group"),
+        _not_null("rule_version"),
+        *_between("age", 0, 120),
+        *_between("churn_risk_score", 0, 100),
+        *_between("total_assets", 0),
+        _in_set("gender", ["M", "F"]),
         U(unexpected_rows_query=_in_catalogue("primary_group"),
           description="primary_group is a group code of the catalogue (rules seed) or mass"),
         U(unexpected_rows_query=(
@@ -252,14 +336,13 @@ def marts_expectations() -> dict[str, list]:
           description="every code in group_codes is in the group catalogue"),
     ]
     for col, values in CATALOGUE.items():
-        seg.append(E.ExpectColumnValuesToBeInSet(column=col, value_set=values))
+        seg.append(_in_set(col, values))
     for col in ("asset_tier", "age_band", "trading_frequency", "lifecycle_stage"):
-        seg.append(E.ExpectColumnValuesToNotBeNull(column=col))
+        seg.append(_not_null(col))
 
     memberships = [
-        E.ExpectCompoundColumnsToBeUnique(column_list=["client_id", "group_code"],
-                                          description="grain: client x group"),
-        E.ExpectColumnValuesToNotBeNull(column="evidence"),
+        _grain(["client_id", "group_code"], "grain: client x group"),
+        _not_null("evidence"),
         U(unexpected_rows_query=_in_catalogue("group_code"),
           description="group_code is in the group catalogue"),
         U(unexpected_rows_query=(
@@ -273,11 +356,9 @@ def marts_expectations() -> dict[str, list]:
           description="the primary membership agrees with client_segments.primary_group"),
     ]
     recs = [
-        E.ExpectCompoundColumnsToBeUnique(column_list=["client_id", "product_code"],
-                                          description="grain: client x product"),
-        E.ExpectColumnValuesToBeInSet(column="risk_rating",
-                                      value_set=["R1", "R2", "R3", "R4", "R5"]),
-        E.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
+        _grain(["client_id", "product_code"], "grain: client x product"),
+        _in_set("risk_rating", ["R1", "R2", "R3", "R4", "R5"]),
+        *_between("rank", 1),
         U(unexpected_rows_query=(
             "select r.client_id, r.product_code, r.risk_rating, c.risk_level, "
             "s.needs_risk_assessment from {batch} as r "
@@ -298,19 +379,17 @@ def marts_expectations() -> dict[str, list]:
           description="every recommended client is in client_segments"),
     ]
     features = [
-        E.ExpectCompoundColumnsToBeUnique(column_list=["client_id", "month_end"],
-                                          description="grain: client x month end"),
-        E.ExpectColumnValuesToNotBeNull(column="month_end"),
+        _grain(["client_id", "month_end"], "grain: client x month end"),
+        _not_null("month_end"),
     ]
     for col in ("high_risk_share", "fixed_income_share", "tech_share", "online_trade_share"):
-        features.append(E.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1))
+        features += _between(col, 0, 1)
     for col in ("total_assets", "trades_30d", "trades_90d", "trades_365d", "logins_30d",
                 "logins_90d"):
-        features.append(E.ExpectColumnValuesToBeBetween(column=col, min_value=0))
+        features += _between(col, 0)
     count_cols = ("clients", "total_assets", "active_clients", "zombie_clients")
     gms = [
-        E.ExpectCompoundColumnsToBeUnique(column_list=["month_end", "group_code"],
-                                          description="grain: month end x group"),
+        _grain(["month_end", "group_code"], "grain: month end x group"),
         U(unexpected_rows_query=_in_catalogue("group_code"),
           description="group_code is in the group catalogue"),
         U(unexpected_rows_query=(
@@ -318,10 +397,9 @@ def marts_expectations() -> dict[str, list]:
             "or churn_risk_clients > clients limit 20"),
           description="active, zombie and churn-risk clients are subsets of clients"),
     ]
-    gms += [E.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in count_cols]
+    gms += [e for c in count_cols for e in _between(c, 0)]
     acq = [
-        E.ExpectCompoundColumnsToBeUnique(column_list=["open_channel", "primary_group"],
-                                          description="grain: acquisition channel x primary group"),
+        _grain(["open_channel", "primary_group"], "grain: acquisition channel x primary group"),
         U(unexpected_rows_query=_in_catalogue("primary_group"),
           description="primary_group is in the group catalogue"),
         U(unexpected_rows_query=(
@@ -334,10 +412,9 @@ def marts_expectations() -> dict[str, list]:
             "where channel_clients is distinct from segment_clients"),
           description="channel summary covers every segmented client exactly once"),
     ]
-    acq += [E.ExpectColumnValuesToBeBetween(column=c, min_value=0) for c in count_cols]
+    acq += [e for c in count_cols for e in _between(c, 0)]
     recon = [
-        E.ExpectColumnValuesToBeUnique(column="table_name",
-                                       description="grain: one row per raw table"),
+        _unique("table_name", "grain: one row per raw table"),
         E.ExpectColumnDistinctValuesToContainSet(column="table_name",
                                                  value_set=sorted(RAW_SPEC)),
         U(unexpected_rows_query=(
@@ -379,9 +456,9 @@ def marts_expectations() -> dict[str, list]:
           description="master data loaded: clients, accounts and products are not empty"),
     ]
     catalogue = [
-        E.ExpectColumnValuesToBeUnique(column="group_code", description="grain: one row per group"),
-        E.ExpectColumnValuesToBeUnique(column="priority"),
-        *(E.ExpectColumnValuesToNotBeNull(column=c) for c in (
+        _unique("group_code", "grain: one row per group"),
+        _unique("priority"),
+        *(_not_null(c) for c in (
             "group_code", "group_name_zh", "group_name_en", "priority", "service_channel",
             "rule_version")),
         U(unexpected_rows_query=(

@@ -2,13 +2,27 @@
 
 Column names (name, phone, id_number) and value shapes (an 18-character PRC resident ID,
 an 11-digit mainland mobile number) that must appear in no table of the warehouse; the SQL
-that scans every varchar value of every base table of the attached warehouse (`wh`) for
-them. kequn/gx_suites.py turns the result into expectations; kequn/gates.py runs them.
+that scans the attached warehouse (`wh`) for them. kequn/gx_suites.py turns the result into
+expectations; kequn/gates.py runs them.
+
+What is scanned (expectations/README.md, "The PII proof: what is scanned and why"): text
+enters the warehouse from a delivery only through the models that read the raw extract (the
+base models, and any model that reads a dbt source); every other model copies, types, hashes
+or maps to seed codes what those hold. So, given the build's dbt manifest, the scan reads
+* every varchar column of every table that reads raw text (the base models: their `*_raw`
+  columns, reject values, free text, ids, file names), but for the project's own labels;
+* every varchar column of every table the manifest does not know (dbt's stored test
+  failures, anything written to the warehouse outside this project): unknown lineage;
+and skips the tables of models that read only other models and seeds. Without a manifest
+every varchar column of every base table is scanned (the whole-warehouse proof).
+Column *names* are checked in every table and view of every schema, whatever the scope.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from kequn.sql import sql_str
 
@@ -17,21 +31,37 @@ PII_COLUMN_NAMES = ("name", "phone", "id_number")
 ID_PATTERN = (r"^[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"
               r"[0-9]{3}[0-9Xx]$")
 MOBILE_PATTERN = r"^(\+?86)?1[3-9][0-9]{9}$"
+# The models that type the raw extract (also found as readers of a dbt source).
+RAW_READER_PATH = "staging/brokerage/base/"
+# Values the project computes in a raw reader, never text from the delivery: a salted hash
+# and the reject labels (reason, column name) of the reject rules.
+PROJECT_LABELS = ("person_key", "_reject_reason", "_reject_column")
+
+Rows = Callable[[str], list[tuple]]
 
 
-def pii_scan_sql(rows: Callable[[str], list[tuple]], since_batch: int | None = None) -> str:
-    """One scan per table: every varchar column of every base table of the attached warehouse,
-    unpivoted, checked against both patterns. Views are not scanned (they only recompute
-    what the tables hold; their column *names* are checked by the warehouse_columns suite).
+def raw_text_tables(manifest: Path | None) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """({(schema, table)} of models that read raw text, {(schema, table)} of every model and
+    seed the manifest builds); both empty without a manifest."""
+    if manifest is None or not manifest.exists():
+        return set(), set()
+    doc = json.loads(manifest.read_text(encoding="utf-8"))
+    readers: set[tuple[str, str]] = set()
+    known: set[tuple[str, str]] = set()
+    for node in doc.get("nodes", {}).values():
+        if node.get("resource_type") not in ("model", "seed", "snapshot"):
+            continue
+        relation = (node["schema"], node.get("alias") or node["name"])
+        known.add(relation)
+        reads_source = any(d.startswith("source.")
+                           for d in node.get("depends_on", {}).get("nodes", []))
+        if reads_source or str(node.get("path", "")).startswith(RAW_READER_PATH):
+            readers.add(relation)
+    return readers, known
 
-    With `since_batch` (a nightly build), a table carrying `_batch_id` (landing lineage:
-    every staging table, the history marts) is scanned only in the rows of that batch and
-    later: its older rows were scanned when the build that wrote them was published, and
-    are rewritten since only by the same code from the same landed rows (a code change is
-    deployed with --full-refresh, which scans everything). Other tables are scanned whole."""
-    lineage = {(r[0], r[1]) for r in rows(
-        "select table_schema, table_name from information_schema.columns "
-        "where table_catalog = 'wh' and column_name = '_batch_id'")} if since_batch else set()
+
+def scan_scope(rows: Rows, manifest: Path | None) -> dict[tuple[str, str], list[str]]:
+    """{(schema, table): [varchar column, ...]} the scan reads (see the module docstring)."""
     cols = rows(
         "select c.table_schema, c.table_name, c.column_name from information_schema.columns c "
         "join information_schema.tables t using (table_catalog, table_schema, table_name) "
@@ -39,29 +69,64 @@ def pii_scan_sql(rows: Callable[[str], list[tuple]], since_batch: int | None = N
         "and t.table_type = 'BASE TABLE' "
         "and c.table_schema not in ('information_schema', 'pg_catalog') "
         "order by 1, 2, c.ordinal_position")
-    by_table: dict[tuple[str, str], list[str]] = {}
+    readers, known = raw_text_tables(manifest)
+    scope: dict[tuple[str, str], list[str]] = {}
     for schema, table, column in cols:
-        by_table.setdefault((schema, table), []).append(column)
+        key = (schema, table)
+        if manifest is not None and key in known and key not in readers:
+            continue    # a model of models and seeds: its text was scanned where it entered
+        if key in readers and column in PROJECT_LABELS:
+            continue
+        scope.setdefault(key, []).append(column)
+    return scope
+
+
+def pii_scan_sql(rows: Rows, since_batch: int | None = None,
+                 manifest: Path | None = None) -> str:
+    """One pass per scanned table: per column, the values that are wholly an 18-char resident
+    ID or an 11-digit mobile (trimmed), counted and one masked sample kept. Views are not
+    scanned (they only recompute what the tables hold; their column *names* are checked by
+    the warehouse_columns suite).
+
+    With `since_batch` (a nightly build), a table carrying `_batch_id` (raw lineage: the
+    base and staging tables, the history marts) is scanned only in the rows of that batch and
+    later: its older rows were scanned when the build that wrote them was published, and
+    are rewritten since only by the same code from the same raw rows (a code change is
+    deployed with --full-refresh, which scans everything). Other tables are scanned whole."""
+    lineage = {(r[0], r[1]) for r in rows(
+        "select table_schema, table_name from information_schema.columns "
+        "where table_catalog = 'wh' and column_name = '_batch_id'")} if since_batch else set()
     ident, mobile = sql_str(ID_PATTERN), sql_str(MOBILE_PATTERN)
     parts = []
-    for (schema, table), columns in by_table.items():
-        quoted = ", ".join(f'"{c}"' for c in columns)
+    for (schema, table), columns in scan_scope(rows, manifest).items():
+        values = ", ".join(f'trim("{c}") as v{i}' for i, c in enumerate(columns))
+        aggs, picks = [], []
+        for i, c in enumerate(columns):
+            # digits only (an ID may end in X, a mobile start with +): a cheap filter
+            # before the regular expressions, which then see almost no value
+            shaped = (f"length(v{i}) between 11 and 18 "
+                      f"and trim(v{i}, '+0123456789Xx') = ''")
+            is_id = f"{shaped} and regexp_matches(v{i}, {ident})"
+            is_mobile = (f"{shaped} and not regexp_matches(v{i}, {ident}) "
+                         f"and regexp_matches(v{i}, {mobile})")
+            masked = f"substr(v{i}, 1, 3) || repeat('*', length(v{i}) - 5) || right(v{i}, 2)"
+            aggs.append(f"count(*) filter (where {is_id}) as id_{i}, "
+                        f"any_value({masked}) filter (where {is_id}) as id_sample_{i}, "
+                        f"count(*) filter (where {is_mobile}) as mobile_{i}, "
+                        f"any_value({masked}) filter (where {is_mobile}) as mobile_sample_{i}")
+            for kind, pattern in (("id", "resident_id_18"), ("mobile", "mobile_11")):
+                picks.append(f"select {sql_str(schema)}, {sql_str(table)}, {sql_str(c)}, "
+                             f"'{pattern}', {kind}_{i}, {kind}_sample_{i} from hits "
+                             f"where {kind}_{i} > 0")
+        where = (f" where _batch_id >= {int(since_batch)}"
+                 if (schema, table) in lineage else "")
         parts.append(
-            f"select {sql_str(schema)} as table_schema, {sql_str(table)} as table_name, "
-            "column_name, case when regexp_matches(v, " + ident + ") then 'resident_id_18' "
-            "else 'mobile_11' end as pattern, count(*) as hits, "
-            "any_value(substr(v, 1, 3) || repeat('*', length(v) - 5) || right(v, 2)) "
-            "as sample_value "
-            f'from (unpivot (select {quoted} from wh."{schema}"."{table}"'
-            + (f" where _batch_id >= {int(since_batch)}" if (schema, table) in lineage else "")
-            + f") on {quoted} "
-            "into name column_name value raw_value), lateral (select trim(raw_value) as v) "
-            "where length(v) between 11 and 18 "
-            f"and (regexp_matches(v, {ident}) or regexp_matches(v, {mobile})) "
-            "group by all")
+            f"(with hits as materialized (select {', '.join(aggs)} from (select {values} "
+            f'from wh."{schema}"."{table}"{where})) ' + " union all ".join(picks) + ")")
     if not parts:
         return pii_scan_sql_empty()
-    return "\nunion all\n".join(parts)
+    return ("select * from (\n" + "\nunion all\n".join(parts) + "\n) as s (table_schema, "
+            "table_name, column_name, pattern, hits, sample_value)")
 
 
 def pii_scan_sql_empty() -> str:

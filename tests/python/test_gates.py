@@ -1,7 +1,9 @@
 """The GX gates on their own: suites in sync with their specs, findings that name table,
 column and offending values, the PII scan, publishing mechanics and the offline report.
 
-These run the real checkpoints on real (small) DuckDB data, without dbt: seconds, not minutes.
+These run the real checkpoints on real (small) DuckDB data. The raw gate judges the typing
+pass's counts, so its cases run dbt's first phase (seeds and base models) on the fixture —
+a few dbt runs, shared by module-scoped fixtures; the rest run without dbt.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kequn import gates, publish, report
+from kequn import gates, gx_suites, publish, report
+from kequn.build import _release_dbt_database
+from kequn.dbt import dbt_env, run_dbt
 from kequn.landing import delivered_counts, land
 from kequn.state import state_dir
 
@@ -41,10 +45,44 @@ def extract(tmp_path: Path) -> Path:
     return out
 
 
-def _raw_gate(raw: Path, tmp: Path, **overrides: float) -> gates.GateResult:
-    landing = tmp / "landing"
-    land(raw, landing, progress=False)
-    return gates.run_raw_gate(landing, tmp / "work", gates.load_thresholds(overrides))
+def _typed(raw: Path, tmp: Path) -> tuple[Path, object]:
+    """Land `raw` into tmp and run dbt's first phase (the typing pass) into tmp's warehouse
+    (incrementally when it exists); returns (database, landing result)."""
+    landing = land(raw, tmp / "landing", progress=False)
+    db = tmp / "kequn.duckdb"
+    with dbt_env(db, tmp / "landing"):
+        run_dbt(["build", "--select", gates.BEFORE_RAW_GATE], target_path=tmp / "target",
+                log_path=tmp / "logs", echo=False)
+    _release_dbt_database()
+    return db, landing
+
+
+@pytest.fixture(scope="module")
+def clean_typed(tmp_path_factory) -> tuple[Path, Path]:
+    """The fixture extract, typed: (its copy, its work folder)."""
+    tmp = tmp_path_factory.mktemp("clean")
+    raw = tmp / "raw"
+    shutil.copytree(FIXTURE, raw)
+    _typed(raw, tmp)
+    return raw, tmp
+
+
+@pytest.fixture(scope="module")
+def dirty_db(tmp_path_factory) -> Path:
+    """The fixture extract with three breaches, typed: every accounts.open_date is
+    'someday', every accounts.account_type 'sideways', fx_rates has no file."""
+    tmp = tmp_path_factory.mktemp("dirty")
+    raw = tmp / "raw"
+    shutil.copytree(FIXTURE, raw)
+    _rewrite_csv_column(raw / "accounts", "open_date", "someday")
+    _rewrite_csv_column(raw / "accounts", "account_type", "sideways")
+    for f in (raw / "fx_rates").iterdir():
+        f.unlink()
+    return _typed(raw, tmp)[0]
+
+
+def _raw_gate(db: Path, tmp: Path, **overrides: float) -> gates.GateResult:
+    return gates.run_raw_gate(db, tmp / "work", gates.load_thresholds(overrides))
 
 
 def test_committed_suites_match_their_specs(tmp_path: Path) -> None:
@@ -71,42 +109,68 @@ def test_every_raw_table_has_a_suite_and_every_mart_one_too() -> None:
     assert {"marts/warehouse_columns", "marts/pii_value_hits"} <= suites
 
 
-def test_raw_gate_passes_on_the_handwritten_extract(extract: Path, tmp_path: Path) -> None:
-    gate = _raw_gate(extract, tmp_path)
+def test_raw_gate_passes_on_the_handwritten_extract(clean_typed: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    gate = _raw_gate(clean_typed[1] / "kequn.duckdb", tmp_path)
     assert gate.success, "\n".join(gate.lines())
     assert gate.evaluated >= 9 * 4
 
 
-def test_raw_gate_names_table_column_and_offending_values(extract: Path,
+def test_raw_gate_names_table_column_and_offending_values(dirty_db: Path,
                                                           tmp_path: Path) -> None:
-    _rewrite_csv_column(extract / "accounts", "open_date", "someday")
-    gate = _raw_gate(extract, tmp_path)
+    gate = _raw_gate(dirty_db, tmp_path)
     assert not gate.success
-    (finding,) = [f for f in gate.findings if f.asset == "accounts"]
+    (finding,) = [f for f in gate.findings if f.asset == "accounts" and "parse" in f.description]
     assert finding.column == "open_date"
     assert finding.expectation == "unexpected_rows_expectation"
     assert "someday" in finding.line()
     assert "accounts.open_date" in finding.line()
 
 
-def test_unknown_codes_over_the_limit_fail_but_a_few_do_not(extract: Path,
+def test_unknown_codes_over_the_limit_fail_but_a_few_do_not(dirty_db: Path,
                                                            tmp_path: Path) -> None:
-    _rewrite_csv_column(extract / "accounts", "account_type", "sideways")
-    gate = _raw_gate(extract, tmp_path / "a")
+    gate = _raw_gate(dirty_db, tmp_path / "a")
     assert not gate.success
     bad = [f for f in gate.findings if f.column == "account_type"]
-    assert bad and "sideways" in bad[0].line()
+    assert bad and "sideways" in bad[0].line() and bad[0].asset == "accounts"
     # The same rate with a tolerance of 100 % passes: the limit really is the limit.
-    gate = _raw_gate(extract, tmp_path / "b", max_unknown_code_share=1.0)
+    gate = _raw_gate(dirty_db, tmp_path / "b", max_unknown_code_share=1.0)
     assert not [f for f in gate.findings if f.column == "account_type"]
 
 
-def test_empty_table_fails_the_row_count_expectation(extract: Path, tmp_path: Path) -> None:
-    for f in (extract / "fx_rates").iterdir():
-        f.unlink()
-    gate = _raw_gate(extract, tmp_path)
+def test_empty_table_fails_the_row_count_expectation(dirty_db: Path, tmp_path: Path) -> None:
+    gate = _raw_gate(dirty_db, tmp_path)
     bad = [f for f in gate.findings if f.asset == "fx_rates"]
-    assert [f.expectation for f in bad] == ["expect_table_row_count_to_be_between"]
+    assert [f.description for f in bad] == [
+        "raw fx_rates: row count within bounds (thresholds.yml row_bounds)"]
+    assert bad[0].sample == [{"batch_rows": 0, "min_rows": 1.0, "max_rows": None}]
+
+
+def test_raw_gate_reads_only_the_typing_pass_output(clean_typed: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    """The gate needs no landed or raw file: it judges the base models' counts, and a
+    contract column the typing pass does not carry fails the presence expectation."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copy2(clean_typed[1] / "kequn.duckdb", db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("alter table staging.base_brokerage__trades drop column fee_raw")
+    gate = _raw_gate(db, tmp_path)
+    found = {(f.asset, f.column) for f in gate.findings}
+    assert found == {("trades", "fee")}, "\n".join(gate.lines())
+    assert "read and typed" in gate.findings[0].description
+
+
+def test_every_checked_column_is_typed_by_its_base_model(clean_typed: tuple[Path, Path]
+                                                         ) -> None:
+    """RAW_SPEC's typed columns (and `<column>_raw`) exist in the base models dbt builds."""
+    with duckdb.connect(str(clean_typed[1] / "kequn.duckdb"), read_only=True) as con:
+        for table in gates.RAW_SPEC:
+            cols = {r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_name = ?",
+                [gates.base_model(table)]).fetchall()}
+            for column, _ in gx_suites.checked_columns(table):
+                assert {f"{column}_raw", gx_suites.typed_column(table, column)} <= cols, (
+                    table, column)
 
 
 def _fake_warehouse(path: Path, *, pii: bool) -> Path:
@@ -305,26 +369,29 @@ def test_a_second_concurrent_build_is_refused(tmp_path: Path) -> None:
     assert not db.exists() and not (state_dir(db) / "builds").exists()
 
 
-def test_nightly_raw_gate_checks_the_new_batch_on_its_own(extract: Path, tmp_path: Path) -> None:
+def test_nightly_raw_gate_checks_the_new_batch_on_its_own(clean_typed: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
     """A nightly build gates only the batch it landed: a day whose every trade_time is
-    unparseable fails, though it is a small share of all landed rows (which pass), and the
-    row bounds on all landed rows are shifted onto the batch."""
-    landing = tmp_path / "landing"
-    first = land(extract, landing, progress=False)
+    unparseable fails, though it is a small share of all typed rows (which pass), and the
+    row bounds on all rows are shifted onto the batch."""
+    extract, tmp = tmp_path / "raw", tmp_path / "wh"
+    shutil.copytree(clean_typed[0], extract)
+    shutil.copytree(clean_typed[1], tmp, ignore=shutil.ignore_patterns("raw", "target", "logs"))
+    first_batch = 1
     header = (extract / "trades" / "trades_2025-11-27.csv").read_text().splitlines()[0]
     rows = [f"T9{i:02d},A001,600519.SH,29/11/2025 10:00,B,1,1600,1600,0,app,filled,"
             "2025-11-29 10:00:00" for i in range(3)]
     (extract / "trades" / "trades_2025-11-29.csv").write_text("\n".join([header, *rows]) + "\n")
-    second = land(extract, landing, progress=False)
-    assert second.batch_id == first.batch_id + 1
-    assert delivered_counts(landing, second.batch_id)["trades"] == 3
-    before = delivered_counts(landing, first.batch_id)
+    db, second = _typed(extract, tmp)
+    assert second.batch_id == first_batch + 1
+    assert delivered_counts(tmp / "landing", second.batch_id)["trades"] == 3
+    before = delivered_counts(tmp / "landing", first_batch)
     thresholds = gates.load_thresholds({})
 
-    every_row = gates.run_raw_gate(landing, tmp_path / "all", thresholds)
+    every_row = gates.run_raw_gate(db, tmp_path / "all", thresholds)
     assert every_row.success, "\n".join(every_row.lines())
 
-    nightly = gates.run_raw_gate(landing, tmp_path / "new", thresholds,
+    nightly = gates.run_raw_gate(db, tmp_path / "new", thresholds,
                                  new_batch=second.batch_id, rows_before=before)
     assert not nightly.success
     found = {(f.asset, f.column) for f in nightly.findings}
@@ -333,17 +400,16 @@ def test_nightly_raw_gate_checks_the_new_batch_on_its_own(extract: Path, tmp_pat
     # tables without a new file pass: their (empty) batch is within the shifted bounds
     assert {f.asset for f in nightly.findings} == {"trades"}, "\n".join(nightly.lines())
 
-    # a bound on all landed trades rows: 1 row over it fails the batch, at it passes
-    total = delivered_counts(landing)["trades"]
+    # a bound on all delivered trades rows: 1 row over it fails the batch, at it passes
+    total = delivered_counts(tmp / "landing")["trades"]
     for limit, ok in ((total - 1, False), (total, True)):
         capped = {**thresholds, "row_bounds": {"default": {"min": 1, "max": None},
                                                "trades": {"min": 1, "max": limit}}}
-        clean_new = gates.run_raw_gate(landing, tmp_path / f"cap{limit}", capped,
-                                       new_batch=first.batch_id, rows_before={})
+        clean_new = gates.run_raw_gate(db, tmp_path / f"cap{limit}", capped,
+                                       new_batch=first_batch, rows_before={})
         assert clean_new.success, "\n".join(clean_new.lines())
-        shifted = gates.run_raw_gate(landing, tmp_path / f"shift{limit}", capped,
+        shifted = gates.run_raw_gate(db, tmp_path / f"shift{limit}", capped,
                                      new_batch=second.batch_id, rows_before=before)
-        row_count_failed = any(f.asset == "trades"
-                               and f.expectation == "expect_table_row_count_to_be_between"
+        row_count_failed = any(f.asset == "trades" and "row count" in f.description
                                for f in shifted.findings)
         assert row_count_failed != ok, "\n".join(shifted.lines())

@@ -54,8 +54,21 @@ def test_empty_table_folder_fails_row_count_gate(home: Path, raw: Path) -> None:
         f.unlink()
     proc = build(raw, home, "--full-refresh")
     kept = assert_failed_cleanly(proc, home, before, "raw gate FAILED", "products",
-                                 "expect_table_row_count_to_be_between", code=2)
-    assert not (kept / "target").exists()
+                                 "row count within bounds", code=2)
+    _only_the_typing_pass_ran(kept)
+
+
+def _only_the_typing_pass_ran(kept: Path) -> None:
+    """The raw gate stopped the build after dbt's first phase: seeds and base models ran,
+    no staging model or mart was built."""
+    ran = {r["unique_id"] for r in json.loads(
+        (kept / "target" / "run_results.json").read_text())["results"]}
+    models = {u for u in ran if u.startswith("model.")}
+    assert models and all(".base_brokerage__" in u for u in models), sorted(models)
+    with duckdb.connect(str(kept / "kequn.duckdb"), read_only=True) as con:
+        marts = con.execute("select count(*) from information_schema.tables "
+                            "where table_schema = 'marts'").fetchone()[0]
+    assert marts == 0, "no mart may be built on a broken extract"
 
 
 def test_file_that_is_not_parquet(home: Path, raw: Path) -> None:
@@ -83,8 +96,9 @@ def test_column_full_of_unparseable_dates(home: Path, raw: Path) -> None:
             r[i] = "someday"
         write_csv(f, header, rows)
     proc = build(raw, home, "--full-refresh")
-    assert_failed_cleanly(proc, home, before, "raw gate FAILED", "accounts.open_date",
-                          "someday", code=2)
+    kept = assert_failed_cleanly(proc, home, before, "raw gate FAILED", "accounts.open_date",
+                                 "someday", code=2)
+    _only_the_typing_pass_ran(kept)
 
 
 def test_file_redelivered_twice_is_counted_as_duplicates(home: Path, raw: Path) -> None:
