@@ -57,6 +57,7 @@ from kequn.sql import sql_str as _sql_str
 MANIFEST = "_manifest.json"
 DELIVERED = "_delivered.jsonl"      # read by macros/delivery/delivered_rows.sql
 ATTEMPTS = "batch_attempts.jsonl"   # every batch id ever allocated (state folder)
+PII_TABLES = ("clients",)   # raw tables whose rows hold PII (see kequn/pii_proof.py)
 SHOWN_PER_TABLE = 20   # files not read, listed on the console per table (all in the report)
 CSV_OPTIONS = ("header = true, delim = ',', quote = '\"', escape = '\"', "
                "auto_detect = false, strict_mode = true, null_padding = false")
@@ -498,7 +499,10 @@ def read_error(text: str, landing_dir: Path | str) -> str | None:
         first = next((s.strip() for s in text.splitlines() if "Error" in s), text.strip()[:200])
         return f"{where} could not be read: {first}"
     original = _ORIGINAL.search(text)
-    shown = f": {original.group(1)[:200]!r}" if original else ""
+    # the line itself helps find the fault, but a clients line holds PII (name, ID, phone):
+    # never shown, so it reaches no console, report or gate history
+    shown = (f": {original.group(1)[:200]!r}" if original and culprit["table"] not in PII_TABLES
+             else "")
     counts = _COUNTS.search(text)
     if counts:
         what = f"has {counts.group(2)} fields where its header has {counts.group(1)}"
