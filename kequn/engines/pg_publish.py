@@ -1,13 +1,15 @@
 """Write–audit–publish on Postgres: build into a new schema set, swap it in in one transaction.
 
-A build runs dbt with KEQUN_SCHEMA_SUFFIX=__b<id> (macros/generate_schema_name.sql), so every
-relation it writes is in `rules__b<id>`, `staging__b<id>`, `intermediate__b<id>`,
-`marts__b<id>`; readers keep reading `marts` meanwhile. When every gate passed, `publish`
+A build runs dbt with KEQUN_SCHEMA_SUFFIX=__build (macros/generate_schema_name.sql), so every
+relation it writes is in `rules__build`, `staging__build`, `intermediate__build`,
+`marts__build`; readers keep reading `marts` meanwhile. The suffix is the same for every
+build (one build at a time, under an advisory lock), so dbt parses the project once for all
+builds instead of once per build (~20 s each here). When every gate passed, `publish`
 renames, in one transaction under an advisory lock, each published schema aside and the build's
 schema into its name, drops the old ones and grants `bi_reader` read on the marts (and
 nothing else). Views keep pointing at the right tables across the renames (Postgres binds
 them by object id). If any step fails the transaction rolls back: the published schemas are
-exactly as they were, and the build's schemas stay for inspection until `discard`.
+exactly as they were, and the build's schemas stay for inspection until the next build.
 
 The `raw` schema (kequn.engines.pg_load) is not part of a build: it only grows by loads.
 """
@@ -15,18 +17,17 @@ The `raw` schema (kequn.engines.pg_load) is not part of a build: it only grows b
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from kequn import PROJECT_DIR
+from kequn import PROJECT_DIR, dbt
 from kequn.engines.postgres import READER_ROLE, connect
 
 PUBLISHED_SCHEMAS = ("rules", "staging", "intermediate", "marts")
 READABLE_SCHEMAS = ("marts",)  # bi_reader's whole world
 READER = READER_ROLE[0]
+BUILD_SUFFIX = "__build"
 
 
 class PublishError(RuntimeError):
@@ -37,9 +38,7 @@ class PublishError(RuntimeError):
 class Build:
     build_id: str
 
-    @property
-    def suffix(self) -> str:
-        return f"__b{self.build_id}"
+    suffix = BUILD_SUFFIX
 
     def schema(self, published: str) -> str:
         return published + self.suffix
@@ -54,41 +53,32 @@ def _schemas(cur) -> set[str]:
     return {r[0] for r in cur.fetchall()}
 
 
-def run_dbt(
-    build: Build,
-    args: Sequence[str],
-    env: dict[str, str] | None = None,
-    target_path: Path | None = None,
-) -> None:
-    """Run one dbt command into the build's schemas (`--target postgres`)."""
-    full_env = {
-        **os.environ,
-        **(env or {}),
-        "KEQUN_SCHEMA_SUFFIX": build.suffix,
-        "DO_NOT_TRACK": "1",
-    }
-    target = target_path or PROJECT_DIR / "warehouse" / "pg-builds" / build.build_id / "target"
-    cmd = [
-        str(Path(sys.executable).with_name("dbt")),
-        *args,
-        "--target",
-        "postgres",
-        "--project-dir",
-        str(PROJECT_DIR),
-        "--profiles-dir",
-        str(PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target.parent / "logs"),
-    ]
-    done = subprocess.run(cmd, env=full_env, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = "\n".join(done.stdout.strip().splitlines()[-15:])
-        raise PublishError(
-            f"dbt {' '.join(args)} failed in build {build.build_id}; "
-            f"published schemas unchanged:\n{tail}"
-        )
+@contextmanager
+def _environ(overrides: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_dbt(build: Build, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    """Run one dbt command in-process into the build's schemas (`--target postgres`). One
+    target folder for every build, so a build's later commands parse only what changed."""
+    target = PROJECT_DIR / "warehouse" / "pg-builds" / "target"
+    overrides = {**(env or {}), "KEQUN_SCHEMA_SUFFIX": build.suffix, "DO_NOT_TRACK": "1"}
+    with _environ(overrides):
+        try:
+            dbt.run_dbt([*args, "--target", "postgres"], target_path=target,
+                        log_path=target.parent / "logs", echo=False)
+        except dbt.DbtError as exc:
+            raise PublishError(
+                f"{exc} (build {build.build_id}; published schemas unchanged)") from exc
 
 
 def publish(build: Build, env: dict[str, str] | None = None) -> list[str]:
