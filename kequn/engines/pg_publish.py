@@ -16,12 +16,12 @@ The `raw` schema (kequn.engines.pg_load) is not part of a build: it only grows b
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kequn import PROJECT_DIR, dbt
+from kequn.engines.audit import run_gates
+from kequn.engines.environ import overridden
 from kequn.engines.postgres import READER_ROLE, connect
 
 PUBLISHED_SCHEMAS = ("rules", "staging", "intermediate", "marts")
@@ -53,26 +53,12 @@ def _schemas(cur) -> set[str]:
     return {r[0] for r in cur.fetchall()}
 
 
-@contextmanager
-def _environ(overrides: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_dbt(build: Build, args: Sequence[str], env: dict[str, str] | None = None) -> None:
     """Run one dbt command in-process into the build's schemas (`--target postgres`). One
     target folder for every build, so a build's later commands parse only what changed."""
     target = PROJECT_DIR / "warehouse" / "pg-builds" / "target"
     overrides = {**(env or {}), "KEQUN_SCHEMA_SUFFIX": build.suffix, "DO_NOT_TRACK": "1"}
-    with _environ(overrides):
+    with overridden(overrides):
         try:
             dbt.run_dbt([*args, "--target", "postgres"], target_path=target,
                         log_path=target.parent / "logs", echo=False)
@@ -140,16 +126,19 @@ def write_audit_publish(
 ) -> list[str]:
     """Write (each dbt command into the build's schemas: `build` runs the data tests too),
     audit (each gate raises to refuse the build), publish. Any failure leaves the published
-    schemas as they were and raises PublishError."""
-    discard(build, env)  # a leftover of an earlier attempt with this id
-    for args in dbt_commands:
-        run_dbt(build, args, env)
-    for gate in gates:
-        try:
-            gate(build)
-        except Exception as exc:
-            raise PublishError(
-                f"gate {getattr(gate, '__name__', gate)} refused build "
-                f"{build.build_id}: {exc}; published schemas unchanged"
-            ) from exc
-    return publish(build, env)
+    schemas as they were and raises PublishError. One build at a time per database: a
+    second one is refused while the first holds the build lock."""
+    lock = connect(env)
+    try:
+        with lock.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(hashtext('kequn.build'))")
+            if not cur.fetchone()[0]:
+                raise PublishError(f"another build is running on this database; build "
+                                   f"{build.build_id} not started (published schemas unchanged)")
+        discard(build, env)  # the previous build's schemas, if it failed
+        for args in dbt_commands:
+            run_dbt(build, args, env)
+        run_gates(build, gates, build.build_id, PublishError, "published schemas unchanged")
+        return publish(build, env)
+    finally:
+        lock.close()  # ends the session: releases the build lock

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,17 @@ def pg_env() -> Iterator[dict[str, str]]:
         database=TEST_DATABASE,
     )
     yield {**cluster.env(), "KEQUN_PG_DATABASE": TEST_DATABASE}
+
+
+def _drop_csv_column(path: Path, column: str) -> None:
+    """Rewrite a delivered CSV without one of its columns (a delivery that breaks the contract)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    drop = rows[0].index(column)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([r[:drop] + r[drop + 1:] for r in rows])
+
+
+@pytest.fixture
+def drop_csv_column() -> Callable[[Path, str], None]:
+    return _drop_csv_column

@@ -95,15 +95,11 @@ def test_rewritten_file_is_refused(fresh_raw: tuple[dict[str, str], Path]) -> No
 
 
 def test_missing_column_is_refused_naming_table_file_column(
-    fresh_raw: tuple[dict[str, str], Path],
+    fresh_raw: tuple[dict[str, str], Path], drop_csv_column
 ) -> None:
     env, raw = fresh_raw
     path = raw / "trades" / "trades_2025-11-27.csv"
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh))
-    drop = rows[0].index("price")
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([r[:drop] + r[drop + 1 :] for r in rows])
+    drop_csv_column(path, "price")
     with pytest.raises(
         LoadError, match=r"trades: file trades/trades_2025-11-27.csv lacks contract column price"
     ):
