@@ -49,12 +49,20 @@ def run_dbt(build: Build, args: Sequence[str], env: dict[str, str] | None = None
     target = PROJECT_DIR / "warehouse" / "spark-builds" / "target"
     overrides = {**spark_session.environ(), **(env or {}), "KEQUN_SCHEMA_SUFFIX": build.suffix,
                  "DO_NOT_TRACK": "1"}
+    errors: list[str] = []   # a failed hook or operation reports only through dbt's events
+
+    def keep_errors(event: Any) -> None:
+        if event.info.level == "error" and event.info.msg:
+            errors.append(str(event.info.msg).strip())
+
     with overridden(overrides):
         try:
             dbt.run_dbt([*args, "--target", "spark"], target_path=target,
-                        log_path=target.parent / "logs", echo=False)
+                        log_path=target.parent / "logs", echo=False, callbacks=[keep_errors])
         except dbt.DbtError as exc:
-            raise PublishError(f"{exc} (build {build.build_id}; readers' views unchanged)") from exc
+            detail = "\n  ".join(errors[:5])
+            raise PublishError(f"{exc}\n  {detail}\n(build {build.build_id}; "
+                               "readers' views unchanged)") from exc
 
 
 def published_build(spark: Any) -> str | None:
