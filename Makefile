@@ -19,6 +19,7 @@ export DO_NOT_TRACK := 1
 # duckdb 2.0.1 module): `pip check` proves the pins still agree.
 setup: $(STAMP)
 setup: setup-pages
+setup: setup-engines
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo "setting up $(VENV) from requirements.txt (about a minute, once; log in $(SETUP_LOG))"
@@ -43,6 +44,17 @@ setup-pages: node_modules/.package-lock.json
 		> $(VENV)/apt.log 2>&1 || { cat $(VENV)/apt.log; exit 1; }; fi
 node_modules/.package-lock.json: package.json package-lock.json
 	@npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --silent
+
+# The other engines (issue 10): Java 17 for the local Spark session and the PostgreSQL server
+# for the private test cluster (kequn/engines/postgres.py), from Debian, only when missing.
+.PHONY: setup-engines
+setup-engines:
+	@missing=""; dpkg -s openjdk-17-jre-headless >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing from Debian (once; log in $(VENV)/apt-engines.log)"; \
+		mkdir -p $(VENV); { apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing; } \
+		> $(VENV)/apt-engines.log 2>&1 || { cat $(VENV)/apt-engines.log; exit 1; }; fi
 
 # Generate a small extract, build the warehouse from it through every gate (a fresh build,
 # so the demo is the same every time), summarise it. Ends with the warehouse and report paths.

@@ -66,7 +66,9 @@ def run_dbt(args: Sequence[str], *, target_path: Path | None = None,
         for r in getattr(res, "results", None) or []:
             status = str(getattr(r, "status", ""))
             if status.lower() in {"error", "fail", "runtimeerror"}:
-                failed.append(f"{r.node.unique_id}: {r.message}")
+                # a run-operation's results carry a unique_id, not a node
+                uid = r.node.unique_id if hasattr(r, "node") else getattr(r, "unique_id", "?")
+                failed.append(f"{uid}: {r.message}")
         detail = "\n  ".join(failed[:20]) if failed else str(result.exception or "")
         if not detail:
             detail = "no node reported an error; see dbt.log in the build's logs folder"

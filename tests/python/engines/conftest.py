@@ -1,0 +1,53 @@
+"""The private Postgres cluster for the engine tests, with a database of their own."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kequn.engines import postgres
+
+TEST_DATABASE = "kequn_test"
+
+
+@pytest.fixture(scope="session")
+def pg_env() -> Iterator[dict[str, str]]:
+    """Start the cluster (a no-op when .ci/run or a developer already did), make a fresh
+    `kequn_test` database owned by `kequn`, and return the variables that reach it."""
+    cluster = postgres.Cluster(
+        root=Path(os.environ.get("KEQUN_PG_DIR", postgres.DEFAULT_DIR)),
+        port=int(os.environ.get("KEQUN_PG_PORT", postgres.DEFAULT_PORT)),
+    )
+    postgres.start(cluster)
+    postgres.psql_as_superuser(cluster, f"drop database if exists {TEST_DATABASE} with (force)")
+    postgres.psql_as_superuser(
+        cluster, f"create database {TEST_DATABASE} owner {postgres.APP_ROLE[0]}"
+    )
+    postgres.psql_as_superuser(
+        cluster,
+        f"""
+        revoke all on database {TEST_DATABASE} from public;
+        revoke create on schema public from public;
+        grant connect on database {TEST_DATABASE} to {postgres.READER_ROLE[0]};
+    """,
+        database=TEST_DATABASE,
+    )
+    yield {**cluster.env(), "KEQUN_PG_DATABASE": TEST_DATABASE}
+
+
+def _drop_csv_column(path: Path, column: str) -> None:
+    """Rewrite a delivered CSV without one of its columns (a delivery that breaks the contract)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    drop = rows[0].index(column)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([r[:drop] + r[drop + 1:] for r in rows])
+
+
+@pytest.fixture
+def drop_csv_column() -> Callable[[Path, str], None]:
+    return _drop_csv_column
