@@ -49,7 +49,7 @@ typed as (
     ['event_date is null', 'unparseable_date', 'event_date'],
     ['event_type is null', 'unknown_code', 'event_type'],
     ['device is null', 'unknown_code', 'device'],
-    ['event_count is null and ' ~ is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
+    [is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
     ['event_count is null', 'unparseable_number', 'event_count'],
     ['event_count <= 0', 'non_positive_count', 'event_count'],
 ] %}
@@ -60,18 +60,15 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
-{%- set all_rules = reject_rules + [
-    [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
-] %}
-
 checked as (
 
     select
-        typed.*,
-        {{ reject_columns(all_rules) }}
+        *,
+        {{ reject_columns(reject_rules + [
+            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
+        ]) }}
 
     from typed
-    {{ broken_rule(all_rules) }}
 
 )
 
