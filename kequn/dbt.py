@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,16 +19,11 @@ class DbtError(RuntimeError):
 
 
 @contextmanager
-def dbt_env(db: Path, landing_dir: Path):
-    """Point the committed profile at this build's database and landing folder."""
-    saved = {k: os.environ.get(k) for k in ("KEQUN_DB", "KEQUN_LANDING_DIR", "KEQUN_TEMP_DIR",
-                                            "DO_NOT_TRACK", "KEQUN_CAMPAIGNS_DIR")}
-    os.environ["KEQUN_DB"] = str(db)
-    os.environ["KEQUN_LANDING_DIR"] = str(landing_dir)
-    os.environ.setdefault("KEQUN_TEMP_DIR", str(db.parent / "tmp"))
-    os.environ["DO_NOT_TRACK"] = "1"
-    # frozen campaign cohorts of the published warehouse (also from a build's copy)
-    os.environ["KEQUN_CAMPAIGNS_DIR"] = str(campaigns_dir(db))
+def overridden(overrides: dict[str, str]) -> Iterator[None]:
+    """Set `overrides` in os.environ for the block, then restore what was there (profiles.yml
+    reads env vars; every in-process dbt run of the project goes through this)."""
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
     try:
         yield
     finally:
@@ -37,6 +32,20 @@ def dbt_env(db: Path, landing_dir: Path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextmanager
+def dbt_env(db: Path, landing_dir: Path) -> Iterator[None]:
+    """Point the committed profile at this build's database and landing folder."""
+    with overridden({
+        "KEQUN_DB": str(db),
+        "KEQUN_LANDING_DIR": str(landing_dir),
+        "KEQUN_TEMP_DIR": os.environ.get("KEQUN_TEMP_DIR", str(db.parent / "tmp")),
+        "DO_NOT_TRACK": "1",
+        # frozen campaign cohorts of the published warehouse (also from a build's copy)
+        "KEQUN_CAMPAIGNS_DIR": str(campaigns_dir(db)),
+    }):
+        yield
 
 
 def run_dbt(args: Sequence[str], *, target_path: Path | None = None,

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kequn import PROJECT_DIR, dbt
+from kequn.dbt import overridden
 from kequn.engines.audit import run_gates
-from kequn.engines.environ import overridden
 from kequn.engines.postgres import READER_ROLE, connect
 
 PUBLISHED_SCHEMAS = ("rules", "staging", "intermediate", "marts")

@@ -320,3 +320,15 @@ def connect(
         dbname=env.get("KEQUN_PG_DATABASE", "kequn"),
         connect_timeout=10,
     )
+
+
+def query(env: dict[str, str] | None, sql: str, *, user: str | None = None,
+          password: str | None = None) -> list[tuple]:
+    """Every row of one statement, on a connection of its own (closed after)."""
+    con = connect(env, user=user, password=password)
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        con.close()

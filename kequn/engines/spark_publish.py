@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kequn import PROJECT_DIR, dbt
+from kequn.dbt import overridden
 from kequn.engines import spark as spark_session
 from kequn.engines.audit import run_gates
-from kequn.engines.environ import overridden
 
 BUILT_SCHEMAS = ("rules", "staging", "intermediate", "marts")
 READER_DATABASE = "marts"

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from kequn.contract import raw_tables
+from kequn.engines import postgres
 from kequn.engines.pg_load import LoadError, load
 from kequn.engines.postgres import connect
 
@@ -33,13 +34,7 @@ def _rows_in_files(raw: Path, table: str) -> int:
 
 
 def _fetch(env: dict[str, str], sql: str) -> list[tuple]:
-    con = connect(env)
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        con.close()
+    return postgres.query(env, sql)
 
 
 @pytest.fixture

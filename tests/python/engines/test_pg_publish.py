@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
+from kequn.engines import postgres
 from kequn.engines.pg_publish import Build, PublishError, discard, write_audit_publish
 from kequn.engines.postgres import READER_ROLE, connect
 
@@ -15,13 +16,7 @@ COMMANDS = [["seed"], ["run", "-s", *MODELS]]
 
 
 def _one(env: dict[str, str], sql: str, **login: str) -> tuple:
-    con = connect(env, **login)
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchone()
-    finally:
-        con.close()
+    return postgres.query(env, sql, **login)[0]
 
 
 def _state(env: dict[str, str]) -> tuple:
