@@ -17,6 +17,7 @@ from conftest import isolated_env, kequn
 
 from kequn.bench import PEAK_TARGET, PIPELINE_STEPS, dbt_summary, extract_scale
 from kequn.bench_series import loglog_slope, parse_series
+from kequn.state import working_db
 
 pytestmark = pytest.mark.slow
 
@@ -282,11 +283,12 @@ def _compiled(results: dict, prefix: str) -> str:
 
 def test_nightly_data_tests_check_the_rebuilt_partitions(bench_run):
     """A nightly build's data tests on incremental models read the partitions holding the
-    new batch's rows, computed independently here from the published warehouse; a full
+    new batch's rows, computed independently here from the working database; a full
     build's read every row."""
     _, _, _, work = bench_run
     full, nightly = _run_results(work, "full"), _run_results(work, "nightly")
-    with duckdb.connect(str(work / "kequn.duckdb"), read_only=True) as con:
+    # staging and the history marts' lineage live in the working database (publish.py)
+    with duckdb.connect(str(working_db(work / "kequn.duckdb")), read_only=True) as con:
         batch = con.execute("select max(_batch_id) from staging.base_brokerage__holdings"
                             ).fetchone()[0]
         dates = [d.isoformat() for (d,) in con.execute(
