@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
 
     what = bn.add_mutually_exclusive_group(required=True)
     what.add_argument("--scale", type=float, default=None,
-                      help="one scale: 1 = 100,000 clients (default none: give --scale or --series)")
+                      help="one scale: 1 = 100,000 clients "
+                           "(default none: give --scale or --series)")
     what.add_argument("--series", nargs="?", const=DEFAULT_SERIES, default=None,
                       metavar="S1,S2,...",
                       help="measure each scale in one run, plot cost against raw rows "

@@ -32,7 +32,6 @@ import shutil
 import sys
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -54,11 +53,6 @@ from kequn.gx_suites import (
 )
 from kequn.pii_proof import pii_scan_sql, pii_scan_sql_empty
 from kequn.sql import sql_str as _sql_str
-
-# GX imports pyspark when it is installed (it is, for the Spark target) and pyspark warns
-# about pandas 3 on import; GX on DuckDB never uses it, so the warning is noise on the console
-warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
-                        category=FutureWarning)
 
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 GX_DIR = EXPECTATIONS_DIR / "gx"

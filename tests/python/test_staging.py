@@ -278,7 +278,9 @@ def conflict_build(tmp_path_factory) -> Path:
 
 
 def test_rows_contradicting_their_own_file_are_rejected_and_counted(conflict_build):
-    con = duckdb.connect(str(conflict_build), read_only=True)
+    # staging and the rejects live in the working database (the published file holds marts)
+    work = working_db(conflict_build)
+    con = duckdb.connect(str(work), read_only=True)
     try:
         # 12 + 4 raw rows. A001 600519.SH 11-28: the 11-28 csv row and the 11-29 re-send
         # stay valid (1 loaded + 1 duplicate as before), the two rows of 11-30 contradict:
@@ -317,11 +319,11 @@ def test_rows_contradicting_their_own_file_are_rejected_and_counted(conflict_bui
     # under min_rows_for_rates), over a limit of 0 for every table size the table fails
     from kequn import gates
 
-    ok = gates.run_marts_gate(conflict_build, conflict_build.parent / "g1",
+    ok = gates.run_marts_gate(work, conflict_build.parent / "g1",
                               gates.load_thresholds(), landed)
     assert ok.success, [f.line() for f in ok.findings]
     strict = gates.run_marts_gate(
-        conflict_build, conflict_build.parent / "g2",
+        work, conflict_build.parent / "g2",
         gates.load_thresholds({"max_conflicting_share": 0.0, "min_rows_for_rates": 1,
                                "max_reject_rate": 1.0, "max_orphan_rate": 1.0}), landed)
     assert not strict.success
