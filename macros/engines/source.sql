@@ -1,7 +1,8 @@
 {#- Where the raw extract is on each engine (DECISIONS.md "Engines: what each needs").
     The `brokerage` source is defined once, in models/staging/brokerage/_brokerage__sources.yml;
     only its relation differs by engine:
-    - DuckDB: the file reader in the source's meta.external_location (unchanged);
+    - DuckDB: unchanged (the base models read the delivered files in place through
+      macros/delivery/delivered_rows.sql; the source stays the contract and lineage node);
     - Postgres: raw.<table>, loaded with COPY by kequn/engines/pg_load.py;
     - Spark: global_temp.<table>, the views on-run-start (spark_register_raw_files) creates
       over the delivered files in place. -#}
