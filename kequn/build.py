@@ -289,13 +289,16 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         t = time.perf_counter()
         write_status_step(p, "publish")
         try:
-            publish.publish(p, full_refresh=full_refresh)
+            written = publish.publish(p, full_refresh=full_refresh)
         except (publish.PublishError, OSError, duckdb.Error) as exc:
             step("publish", time.perf_counter() - t, "failed", str(exc))
             raise BuildFailed("publish", f"publishing failed: {exc}") from exc
         step("publish", time.perf_counter() - t, "ok",
-             f"{', '.join(publish.PUBLISHED_SCHEMAS)} written fresh "
+             f"{', '.join(publish.PUBLISHED_SCHEMAS)}: {written.line()} "
              f"({db.stat().st_size / 2**20:,.1f} MiB), os.replace -> {db}")
+        run["published"] = {"rewritten": written.rewritten,
+                            "by_partition": written.by_partition,
+                            "from_month": written.from_month}
         run["status"] = "published"
     except BuildFailed as exc:
         run["status"] = "failed"

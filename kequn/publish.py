@@ -7,8 +7,11 @@ warehouses in one folder never share landing, builds or history:
 
     warehouse/
       kequn.duckdb              what BI tools read: the `marts` and `rules` schemas only
-                                (PUBLISHED_SCHEMAS), plain tables; written fresh by each
-                                published build and only ever replaced by os.replace
+                                (PUBLISHED_SCHEMAS), plain tables; only ever replaced by
+                                os.replace with the next build's file: written fresh by a
+                                full refresh, and by a nightly build as a byte copy of it
+                                with the rebuilt tables and the history marts' restated
+                                months replaced (write_published)
       kequn.state/
         work/kequn.duckdb       the working database: base, staging, intermediate, marts,
                                 everything dbt builds. Nightly builds update it in place;
@@ -46,7 +49,6 @@ import json
 import os
 import shutil
 import signal
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -242,32 +244,115 @@ def _publish_landing(p: BuildPaths, *, full_refresh: bool) -> None:
         os.replace(tmp, p.published_landing / MANIFEST)
 
 
-def write_published(src: Path, dst: Path) -> dict[str, int]:
+# The intermediate model whose `is_computed` dates are the as-of dates this build computed
+# client state for: every partition a history mart rebuilt sits in one of their months
+# (macros/incremental/history_partitions.sql, as_of_compute_from).
+AS_OF_SPINE = "int_as_of_dates_spined"
+HISTORY_PARTITION = "partition_month_end"
+
+
+@dataclass
+class Published:
+    """What write_published wrote: rows per `schema.table`, the tables written whole, and
+    the history tables of which only the months from `from_month` were replaced."""
+    rows: dict[str, int]
+    rewritten: list[str]
+    by_partition: list[str]
+    from_month: str | None = None
+
+    def line(self) -> str:
+        if not self.by_partition:
+            return f"{len(self.rewritten)} tables written fresh"
+        return (f"{len(self.rewritten)} tables rewritten, {len(self.by_partition)} history "
+                f"tables updated from {self.from_month} on ({', '.join(self.by_partition)})")
+
+
+def history_tables(manifest: Path) -> tuple[set[tuple[str, str]], tuple[str, str] | None]:
+    """({(schema, table)} of the models incremental by HISTORY_PARTITION, the AS_OF_SPINE
+    relation) from the build's dbt manifest; empty/None when it cannot be read."""
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set(), None
+    history: set[tuple[str, str]] = set()
+    spine = None
+    for node in doc.get("nodes", {}).values():
+        if node.get("resource_type") != "model":
+            continue
+        relation = (node["schema"], node.get("alias") or node["name"])
+        config = node.get("config", {})
+        key = config.get("unique_key") or config.get("partition_by")
+        if isinstance(key, list):
+            key = key[0] if len(key) == 1 else None
+        if config.get("materialized") == "incremental" and key == HISTORY_PARTITION:
+            history.add(relation)
+        if node["name"] == AS_OF_SPINE:
+            spine = relation
+    return history, spine
+
+
+def write_published(src: Path, dst: Path, *, previous: Path | None = None,
+                    manifest: Path | None = None) -> Published:
     """Write what readers read (every table and view of PUBLISHED_SCHEMAS in `src`, as
     plain tables) into a new DuckDB file `dst` in STORAGE_VERSION, checkpointed and
-    fsynced. Returns rows per `schema.table`. `dst` must not exist."""
+    fsynced. `dst` must not exist.
+
+    Without `previous`, every table is written fresh. With `previous` (the file the last
+    build published; never written in place, so its bytes are a committed state) and the
+    build's dbt `manifest`, `dst` starts as a byte copy of it and only what the build
+    changed is written: a history mart (incremental by HISTORY_PARTITION) gets its months
+    from the first month the build computed (AS_OF_SPINE's `is_computed` dates) replaced
+    from `src`; every other table is written whole (dbt rebuilt it). The months before
+    are, in `src`, what the last published build left: no build writes them (a failed
+    build's months lie above the committed state, and the retry computes from them).
+    A history table whose columns changed, or whose row count then differs from `src`'s,
+    is written whole."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".writing")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
+    history, spine = history_tables(manifest) if manifest else (set(), None)
+    if previous is not None:
+        shutil.copyfile(previous, tmp)
     con = duckdb.connect()
-    rows: dict[str, int] = {}
+    out = Published(rows={}, rewritten=[], by_partition=[])
     try:
         con.execute(f"attach {_sql_str(src)} as work (read_only)")
-        con.execute(f"attach {_sql_str(tmp)} as pub (storage_version '{STORAGE_VERSION}')")
+        if previous is not None:
+            con.execute(f"attach {_sql_str(tmp)} as pub")
+        else:
+            con.execute(f"attach {_sql_str(tmp)} as pub (storage_version '{STORAGE_VERSION}')")
+        from_month = _first_computed_month(con, spine) if previous is not None else None
+        out.from_month = from_month
         schemas = ", ".join(_sql_str(x) for x in PUBLISHED_SCHEMAS)
         relations = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = "
             f"'work' and schema_name in ({schemas}) union select schema_name, view_name "
             f"from duckdb_views() where database_name = 'work' and schema_name in "
             f"({schemas}) and not internal order by 1, 2").fetchall()
+        kept = set(relations)
+        for schema, table in con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where database_name = 'pub'").fetchall():
+            if (schema, table) not in kept:
+                con.execute(f'drop table pub."{schema}"."{table}"')
         for schema in sorted({r[0] for r in relations}):
-            con.execute(f'create schema pub."{schema}"')
+            con.execute(f'create schema if not exists pub."{schema}"')
         for schema, table in relations:
             name = f'"{schema}"."{table}"'
-            con.execute(f"create table pub.{name} as from work.{name}")
-            rows[f"{schema}.{table}"] = con.execute(
-                f"select count(*) from pub.{name}").fetchone()[0]
+            if ((schema, table) in history and from_month is not None
+                    and _same_columns(con, schema, table)):
+                con.execute(f"delete from pub.{name} where {HISTORY_PARTITION} >= "
+                            f"date {_sql_str(from_month)}")
+                con.execute(f"insert into pub.{name} by name select * from work.{name} "
+                            f"where {HISTORY_PARTITION} >= date {_sql_str(from_month)}")
+                if _count(con, "pub", name) == _count(con, "work", name):
+                    out.by_partition.append(table)
+                    out.rows[f"{schema}.{table}"] = _count(con, "pub", name)
+                    continue
+            con.execute(f"create or replace table pub.{name} as from work.{name}")
+            out.rewritten.append(table)
+            out.rows[f"{schema}.{table}"] = _count(con, "pub", name)
         con.execute("checkpoint pub")
         con.execute("detach pub")
     finally:
@@ -275,7 +360,35 @@ def write_published(src: Path, dst: Path) -> dict[str, int]:
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, dst)
-    return rows
+    return out
+
+
+def _first_computed_month(con: duckdb.DuckDBPyConnection,
+                          spine: tuple[str, str] | None) -> str | None:
+    """'YYYY-MM-01' of the earliest as-of date this build computed, or None (unknown)."""
+    if spine is None:
+        return None
+    try:
+        (first,) = con.execute(
+            f"select strftime(date_trunc('month', min(as_of_date)), '%Y-%m-%d') "
+            f'from work."{spine[0]}"."{spine[1]}" where is_computed').fetchone()
+    except duckdb.Error:
+        return None
+    return first
+
+
+def _same_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    def columns(db: str) -> list[tuple]:
+        return con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = ? "
+            "and schema_name = ? and table_name = ? order by column_index",
+            [db, schema, table]).fetchall()
+    found = columns("pub")
+    return bool(found) and found == columns("work")
+
+
+def _count(con: duckdb.DuckDBPyConnection, db: str, name: str) -> int:
+    return con.execute(f"select count(*) from {db}.{name}").fetchone()[0]
 
 
 def _checkpoint(db: Path) -> None:
@@ -297,27 +410,34 @@ def keep_for_inspection(p: BuildPaths) -> Path | None:
     if not p.build_db.exists() or p.candidate_db.exists():
         return p.candidate_db if p.candidate_db.exists() else None
     _checkpoint(p.build_db)
-    write_published(p.build_db, p.candidate_db)
+    write_published(p.build_db, p.candidate_db, **_since_published(p, full_refresh=False))
     return p.candidate_db
 
 
-def publish(p: BuildPaths, *, full_refresh: bool) -> float:
+def _since_published(p: BuildPaths, *, full_refresh: bool) -> dict[str, Path | None]:
+    """write_published's arguments to update the last published file (none: write fresh)."""
+    if full_refresh or p.build_db == p.fresh_db or not p.published_db.is_file():
+        return {}
+    return {"previous": p.published_db, "manifest": p.target / "manifest.json"}
+
+
+def publish(p: BuildPaths, *, full_refresh: bool) -> Published:
     """Write the published file from the build's database into the build folder, commit
     the landing manifest, (full refresh) move the fresh working database in, and put the
-    new published file in place with one os.replace. Returns the seconds it took.
+    new published file in place with one os.replace. Returns what was written.
 
     Order, so that a kill between any two steps is safe: until the manifest is committed
     nothing is; a full refresh first moves the old working database aside (a missing
     working database makes the next build a full refresh, never an update of a database
     built from another landing); once the manifest is committed the working database
     matches it and the next build only republishes."""
-    start = time.perf_counter()
     wal = p.published_db.with_name(p.published_db.name + ".wal")
     if wal.exists():
         raise PublishError(f"refusing to publish: {wal} exists (the published warehouse is "
                            "open for writing or a writer crashed)")
     _checkpoint(p.build_db)
-    write_published(p.build_db, p.candidate_db)
+    written = write_published(p.build_db, p.candidate_db,
+                              **_since_published(p, full_refresh=full_refresh))
     crash_point("publish:written")
     old_work = p.state / f".work-old-{p.run_id}"
     if full_refresh and p.working_db.parent.exists():
@@ -337,7 +457,7 @@ def publish(p: BuildPaths, *, full_refresh: bool) -> float:
     _fsync_dir(p.home)
     _fsync_dir(p.state)
     shutil.rmtree(old_work, ignore_errors=True)
-    return time.perf_counter() - start
+    return written
 
 
 def cleanup(state: Path, *, keep_published: int = 3, keep_failed: int = 10) -> list[Path]:

@@ -54,6 +54,7 @@ def append_history(path: Path, run: dict[str, Any]) -> None:
         "dbt": run.get("dbt", {}).get("counts"),
         "reconciliation": run.get("reconciliation"),
         "build_dir": run.get("build_dir"),
+        "published": run.get("published"),
     }
     data = (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -364,6 +364,23 @@ def test_history_marts_restated_from_the_corrected_month(con, warehouses):
         assert str(restated) == "2025-10-31" and str(kept) < "2025-10-31", model
 
 
+def test_nightly_publish_replaced_only_the_restated_months(warehouses):
+    """Publishing the nightly build started from yesterday's published file (a byte copy)
+    and replaced in each history mart only the months from October, the restated ones, on;
+    every other table was written whole. The full build wrote every table fresh.
+    test_published_file_holds_the_working_marts proves the result equals the working marts."""
+    def published(db: Path) -> dict:
+        lines = (state_dir(db) / "gate_history.jsonl").read_text(encoding="utf-8").splitlines()
+        return json.loads(lines[-1])["published"]
+    nightly, full = published(warehouses["nightly"]), published(warehouses["full"])
+    assert nightly["from_month"] == "2025-10-01", nightly
+    assert set(HISTORY_MARTS) <= set(nightly["by_partition"]), nightly
+    assert not set(nightly["by_partition"]) & set(nightly["rewritten"])
+    assert "client_segments" in nightly["rewritten"], nightly
+    assert full["by_partition"] == [] and full["from_month"] is None, full
+    assert set(HISTORY_MARTS) | {"client_segments"} <= set(full["rewritten"]), full
+
+
 def test_nightly_typed_only_the_new_batch_and_computed_only_the_restated_months(
         con, warehouses):
     """Each base model typed only batch 2's raw rows (appended to batch 1's), and the
