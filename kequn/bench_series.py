@@ -235,6 +235,40 @@ def series_paths(out: Path, scales: list[float]) -> tuple[Path, Path]:
     return out / f"{stem}.json", out / f"{stem}.png"
 
 
+def write_series(json_path: Path, scales: list[float], results: list[dict], out: Path, *,
+                 started: str, codes: dict[str, int]) -> dict:
+    """Analyse the per-scale results and write the series JSON (atomically); returns it."""
+    series = {
+        "schema_version": 1, "started_at": started,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scales": scales, "exit_codes": codes,
+        "results": [str(out / f"scale-{fmt_scale(r['scale'])}.json") for r in results],
+        "machine": results[-1]["machine"] if results else {},
+        "analysis": analyse(results),
+    }
+    tmp = json_path.with_name(json_path.name + ".tmp")
+    tmp.write_text(json.dumps(series, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, json_path)
+    return series
+
+
+def series_from_results(files: list[Path]) -> tuple[Path, Path]:
+    """Rebuild a series (JSON, plot, summary) from per-scale result files measured apart,
+    e.g. after re-running one scale on a quieter machine. Written beside the first file."""
+    results = sorted((json.loads(f.read_text(encoding="utf-8")) for f in files),
+                     key=lambda r: r["scale"])
+    scales = [r["scale"] for r in results]
+    out = files[0].parent
+    json_path, png_path = series_paths(out, scales)
+    series = write_series(json_path, scales, results, out,
+                          started=min(r.get("started_at", "") for r in results),
+                          codes={fmt_scale(r["scale"]): 0 if r.get("ok", True) else 1
+                                 for r in results})
+    plot_series(series, png_path)
+    print("\n".join(summary_lines(series)))
+    return json_path, png_path
+
+
 def run_series(args: argparse.Namespace) -> int:
     try:
         scales = parse_series(args.series)
@@ -256,19 +290,7 @@ def run_series(args: argparse.Namespace) -> int:
     codes: dict[str, int] = {}
 
     def save() -> dict:
-        series = {
-            "schema_version": 1, "started_at": started,
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "scales": scales, "exit_codes": codes,
-            "results": [str(out / f"scale-{fmt_scale(r['scale'])}.json") for r in results],
-            "machine": results[-1]["machine"] if results else {},
-            "analysis": analyse(results),
-        }
-        tmp = json_path.with_name(json_path.name + ".tmp")
-        tmp.write_text(json.dumps(series, indent=1, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, json_path)
-        return series
+        return write_series(json_path, scales, results, out, started=started, codes=codes)
 
     for i, scale in enumerate(scales, 1):
         print(f"\n=== scale {fmt_scale(scale)} ({i}/{len(scales)}) ===", flush=True)
@@ -291,3 +313,12 @@ def run_series(args: argparse.Namespace) -> int:
     if 130 in codes.values():
         return 130
     return 0 if all(c == 0 for c in codes.values()) and len(codes) == len(scales) else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print("usage: python -m kequn.bench_series RESULT.json... (a series from per-scale "
+              "result files: JSON, plot and targets beside the first)", file=sys.stderr)
+        sys.exit(2)
+    written = series_from_results([Path(f) for f in sys.argv[1:]])
+    print(f"wrote {written[0]} and {written[1]}")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -242,6 +245,24 @@ def test_series_targets_read_at_their_stated_scale(series_run):
     for t in slopes:
         assert t["measured"] is not None and t["met"] is None and t["limit"] == 1.05
     assert "target: scale 10: nightly wall <= 5% of full" in proc.stdout
+    assert "fit over scales 0.002, 0.005" in proc.stdout
+
+
+def test_a_series_rebuilt_from_its_result_files_is_the_same(series_run, tmp_path):
+    """`python -m kequn.bench_series RESULT.json...` (a scale re-measured apart) gives the
+    analysis the series run gave from the same result files, and its plot."""
+    _, series, out, _ = series_run
+    for s in SERIES:
+        shutil.copy(out / f"scale-{s}.json", tmp_path / f"scale-{s}.json")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kequn.bench_series",
+         *(str(tmp_path / f"scale-{s}.json") for s in reversed(SERIES))],
+        capture_output=True, text=True, check=True)
+    again = json.loads((tmp_path / f"series-{'_'.join(SERIES)}.json").read_text(
+        encoding="utf-8"))
+    assert again["scales"] == series["scales"]
+    assert again["analysis"] == series["analysis"]
+    assert (tmp_path / f"series-{'_'.join(SERIES)}.png").read_bytes()[:4] == b"\x89PNG"
     assert "fit over scales 0.002, 0.005" in proc.stdout
 
 
