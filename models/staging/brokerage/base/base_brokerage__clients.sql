@@ -158,10 +158,14 @@ derived as (
 
 {{ kequn.conflicting_rows_in_file_ctes('derived', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file('derived', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
+] %}
+
 checked as (
 
     select
-        *,
+        derived.*,
         case birth_date_source
             when 'id_number' then valid_id_birth_date
             when 'birth_date' then field_birth_date
@@ -174,11 +178,10 @@ checked as (
             'youngest_child_birth_year', 'risk_level', 'risk_assessed_date', 'open_date',
             'open_channel', 'status', 'close_date',
         ]) }} as nulled_raw_values,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('derived', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
-        ]) }}
+        {{ reject_columns(all_rules) }}
 
     from derived
+    {{ broken_rule(all_rules) }}
 
 )
 
