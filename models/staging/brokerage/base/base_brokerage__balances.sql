@@ -57,7 +57,7 @@ typed as (
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
 {%- set all_rules = reject_rules + [
-    [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'account_id'],
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'account_id'],
 ] %}
 
 checked as (
@@ -67,6 +67,7 @@ checked as (
         {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
     {{ broken_rule(all_rules) }}
 
 )

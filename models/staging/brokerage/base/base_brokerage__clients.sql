@@ -159,7 +159,7 @@ derived as (
 {{ kequn.conflicting_rows_in_file_ctes('derived', conflict_keys, conflict_values, reject_rules) }}
 
 {%- set all_rules = reject_rules + [
-    [kequn.is_conflicting_in_file('derived', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'client_id'],
 ] %}
 
 checked as (
@@ -181,6 +181,7 @@ checked as (
         {{ reject_columns(all_rules) }}
 
     from derived
+    {{ kequn.join_conflicts_in_file('derived', conflict_keys) }}
     {{ broken_rule(all_rules) }}
 
 )

@@ -95,7 +95,7 @@ typed as (
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
 {%- set all_rules = reject_rules + [
-    [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'trade_id'],
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'trade_id'],
 ] %}
 
 checked as (
@@ -105,6 +105,7 @@ checked as (
         {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
     {{ broken_rule(all_rules) }}
 
 )
