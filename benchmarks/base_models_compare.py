@@ -7,7 +7,9 @@ them row for row and report what each build cost (issue 9 item 3, BENCHMARKS.md)
 The extract is landed once (kequn.landing.land) and both checkouts' dbt projects read that
 landing folder, each into its own DuckDB file under --work. Per project: `dbt seed`, then
 `dbt run -s base_brokerage__*` in a child process timed with getrusage (user + system CPU of
-the process tree, wall, peak RSS) and dbt's per-model `execution_time` (run_results.json),
+the process tree, wall, peak RSS), dbt's per-model `execution_time` (run_results.json) and
+each model's CPU (the dbt process's CPU clock, sampled every 0.1 s, between the model's
+start and end in run_results.json),
 then `dbt run -s stg_brokerage__*_rejected`, untimed. Last, every base and _rejected
 relation of the first project is compared with the second's by EXCEPT ALL both ways on
 the same columns; a difference in rows or columns fails the script (exit 1).
@@ -17,12 +19,15 @@ One thread for dbt (`--threads 1`) so the per-model times are not two models at 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import resource
 import subprocess
 import sys
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -33,8 +38,18 @@ BASE = "base_brokerage__*"
 REJECTED = "stg_brokerage__*_rejected"
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a running process (all its threads: DuckDB runs inside dbt)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _dbt(project: Path, db: Path, landing: Path, target: Path, args: list[str]) -> dict:
-    """Run one dbt command in a child process; its CPU, wall and peak memory."""
+    """Run one dbt command in a child process: its CPU, wall and peak memory, and the CPU
+    clock sampled every 0.1 s as (unix time, CPU seconds), to split the CPU per model."""
     env = {**os.environ, "KEQUN_DB": str(db), "KEQUN_LANDING_DIR": str(landing),
            "KEQUN_TEMP_DIR": str(db.parent / "tmp"), "DO_NOT_TRACK": "1"}
     dbt = Path(sys.executable).parent / "dbt"
@@ -42,20 +57,49 @@ def _dbt(project: Path, db: Path, landing: Path, target: Path, args: list[str]) 
            "--profiles-dir", str(project), "--target-path", str(target)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    samples: list[tuple[float, float]] = []
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as child:
+        output: list[str] = []
+        reader = threading.Thread(target=lambda: output.extend(child.stdout), daemon=True)
+        reader.start()
+        while child.poll() is None:
+            cpu = _cpu_seconds(child.pid)
+            if cpu is not None:
+                samples.append((time.time(), cpu))
+            time.sleep(0.1)
+        reader.join()
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{project}: dbt {' '.join(args)} failed:\n{done.stdout[-4000:]}")
+    if child.returncode != 0:
+        raise SystemExit(f"{project}: dbt {' '.join(args)} failed:\n{''.join(output)[-4000:]}")
     return {"cpu_s": round((after.ru_utime - before.ru_utime)
                            + (after.ru_stime - before.ru_stime), 1),
             "wall_s": round(wall, 1),
-            "peak_rss_mib": round(after.ru_maxrss / 1024)}
+            "peak_rss_mib": round(after.ru_maxrss / 1024),
+            "samples": samples}
 
 
-def _model_times(target: Path) -> dict[str, float]:
+def _cpu_at(samples: list[tuple[float, float]], when: float) -> float:
+    """The sampled CPU clock at a moment (the last sample at or before it)."""
+    i = bisect.bisect_right([t for t, _ in samples], when)
+    return samples[max(i - 1, 0)][1]
+
+
+def _model_times(target: Path, samples: list[tuple[float, float]]) -> dict[str, dict]:
+    """Per model: dbt's execution_time (wall) and the process CPU between its start and end."""
     results = json.loads((target / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 1) for r in results}
+    out = {}
+    for r in results:
+        name = r["unique_id"].split(".")[-1]
+        if not name.startswith("base_"):
+            continue
+        times = [datetime.fromisoformat(t[k].replace("Z", "+00:00")).timestamp()
+                 for t in r["timing"] for k in ("started_at", "completed_at")]
+        cpu = _cpu_at(samples, max(times)) - _cpu_at(samples, min(times)) if samples else None
+        out[name] = {"wall_s": round(r["execution_time"], 1),
+                     "cpu_s": None if cpu is None else round(cpu, 1)}
+    return out
 
 
 def build(name: str, project: Path, work: Path, landing: Path) -> dict:
@@ -65,7 +109,7 @@ def build(name: str, project: Path, work: Path, landing: Path) -> dict:
     target = work / name / "target"
     _dbt(project, db, landing, target, ["seed", "--full-refresh"])
     process = _dbt(project, db, landing, target, ["run", "-s", BASE, "--full-refresh"])
-    models = _model_times(target)
+    models = _model_times(target, process.pop("samples"))
     _dbt(project, db, landing, target, ["run", "-s", REJECTED, "--full-refresh"])
     return {"db": str(db), "process": process, "models": models}
 

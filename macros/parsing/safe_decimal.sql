@@ -32,11 +32,12 @@
     end
 {%- endmacro %}
 
-{#- Portable: a cast raises on bad text on most engines, so each form is validated with its
-    anchored pattern first (a missing-value token matches neither). -#}
+{#- Portable (the DuckDB body before issue 9, unchanged): a cast raises on bad text on most
+    engines, so each form is validated with its anchored pattern first. -#}
 {% macro default__safe_decimal(col, type=none) -%}
     {%- set cleaned = kequn.number_text(col) -%}
     case
+        when {{ kequn.is_missing_number(col) }} then null
         when {{ kequn.matches_pattern(cleaned, kequn.number_pattern()) }}
             then {{ dbt.safe_cast(cleaned, type or dbt.type_numeric()) }}
         when {{ kequn.matches_pattern(cleaned, kequn.grouped_number_pattern()) }}

@@ -166,11 +166,11 @@ checked as (
 
     select
         derived.*,
-        case birth_date_source
-            when 'id_number' then valid_id_birth_date
-            when 'birth_date' then field_birth_date
-            when 'legacy_id' then legacy_id_birth_date
-            when 'unverified_id' then unverified_id_birth_date
+        case derived.birth_date_source
+            when 'id_number' then derived.valid_id_birth_date
+            when 'birth_date' then derived.field_birth_date
+            when 'legacy_id' then derived.legacy_id_birth_date
+            when 'unverified_id' then derived.unverified_id_birth_date
         end as birth_date,
         {{ nulled_raw_values([
             'client_type', ['gender', 'field_gender'], 'occupation', 'employer_industry',

@@ -80,7 +80,7 @@ checked as (
 
     select
         typed.*,
-        is_restricted_code = 'Y' as is_restricted,
+        typed.is_restricted_code = 'Y' as is_restricted,
         {{ reject_columns(all_rules) }}
 
     from typed
