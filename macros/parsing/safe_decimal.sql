@@ -6,6 +6,35 @@
     unparseable, as does anything else that is not a number (`12..5`, `abc`, `1.2.3`).
     Compare with blank_to_null(col) to tell "missing" from "unparseable". -#}
 {% macro safe_decimal(col, type=none) -%}
+    {{ return(adapter.dispatch('safe_decimal', 'kequn')(col, type)) }}
+{%- endmacro %}
+
+{#- One try_cast per value. try_cast is more lenient than the contract: it skips whitespace
+    (tabs, U+00A0, U+3000) around the value, reads `1_000`, and `1e5.`; so the value must
+    start with a digit, sign or `.` and end with a digit (or a `.` when there is no
+    exponent), and hold no `_`. The missing-value tokens never pass these tests, so they are
+    null without a look-up. A comma is the only case that pays for a regular expression
+    (well-formed thousands grouping). tests/python/test_parsing_shapes.py checks the
+    equivalence with number_pattern on fuzzed text. -#}
+{% macro duckdb__safe_decimal(col, type=none) -%}
+    {%- set cleaned = kequn.number_text(col) -%}
+    {%- set first = 'left(' ~ cleaned ~ ', 1)' -%}
+    {%- set last = 'right(' ~ cleaned ~ ', 1)' -%}
+    case
+        when not (
+            ({{ kequn.is_digit(first) }} or {{ first }} in ('+', '-', '.'))
+            and ({{ kequn.is_digit(last) }} or ({{ last }} = '.' and not contains(lower({{ cleaned }}), 'e')))
+        ) then null
+        when not contains({{ cleaned }}, ',') then
+            case when not contains({{ cleaned }}, '_') then {{ dbt.safe_cast(cleaned, type or dbt.type_numeric()) }} end
+        when {{ kequn.matches_pattern(cleaned, kequn.grouped_number_pattern()) }}
+            then {{ dbt.safe_cast("replace(" ~ cleaned ~ ", ',', '')", type or dbt.type_numeric()) }}
+    end
+{%- endmacro %}
+
+{#- Portable (the DuckDB body before issue 9, unchanged): a cast raises on bad text on most
+    engines, so each form is validated with its anchored pattern first. -#}
+{% macro default__safe_decimal(col, type=none) -%}
     {%- set cleaned = kequn.number_text(col) -%}
     case
         when {{ kequn.is_missing_number(col) }} then null
@@ -24,7 +53,7 @@
     case
         when {{ kequn.matches_pattern(cleaned, whole) }}
             then {{ dbt.safe_cast(dbt.safe_cast(cleaned, dbt.type_numeric()), dbt.type_bigint()) }}
-        when {{ kequn.matches_pattern(cleaned, grouped_whole) }}
+        when {{ dbt.position("','", cleaned) }} > 0 and {{ kequn.matches_pattern(cleaned, grouped_whole) }}
             then {{ dbt.safe_cast(dbt.safe_cast("replace(" ~ cleaned ~ ", ',', '')", dbt.type_numeric()), dbt.type_bigint()) }}
     end
 {%- endmacro %}
@@ -50,5 +79,15 @@
 {#- True when a number is missing: null, blank, or one of the tokens N/A, NA, NULL, NONE,
     `-`, `--` (any case). Rules use it to tell missing_value from unparseable_number. -#}
 {% macro is_missing_number(col) -%}
+    {{ return(adapter.dispatch('is_missing_number', 'kequn')(col)) }}
+{%- endmacro %}
+
+{#- DuckDB plans `x in (six literals)` as a hash join against a constant table; a list
+    literal is one function call per row. -#}
+{% macro duckdb__is_missing_number(col) -%}
+    coalesce(list_contains(['N/A', 'NA', 'NULL', 'NONE', '-', '--'], upper({{ blank_to_null(col) }})), true)
+{%- endmacro %}
+
+{% macro default__is_missing_number(col) -%}
     coalesce(upper({{ blank_to_null(col) }}) in ('N/A', 'NA', 'NULL', 'NONE', '-', '--'), true)
 {%- endmacro %}

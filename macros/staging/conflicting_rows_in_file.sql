@@ -13,8 +13,13 @@
 
     Use in a base model, after the CTE that types the rows:
         {{ kequn.conflicting_rows_in_file_ctes('typed', keys, values, rules) }}
-    which adds the CTEs `repeated_in_file` and `conflicts_in_file`; then the last reject
-    rule is [kequn.is_conflicting_in_file('typed', keys), 'conflicting_rows_in_file', col].
+    which adds the CTEs `repeated_in_file` and `conflicts_in_file` (one row per conflicting
+    file and key); the model's last CTE joins it once, by file and key, beside the rows
+        from typed
+        {{ kequn.join_conflicts_in_file('typed', keys) }}
+        {{ broken_rule(rules + [[kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', col]]) }}
+    so the conflict is a column of the row when the rules are evaluated (a plain `case`
+    per row, no subquery inside the rule index).
     A file is always landed whole in one batch, so an incremental base model that types the
     new batches finds every conflict of their files. -#}
 {% macro conflicting_rows_in_file_ctes(relation, keys, values, rules) -%}
@@ -35,10 +40,13 @@ repeated_in_file as (
 conflicts_in_file as (
 
     -- of those, the keys whose rows passing every other rule disagree on a value (the
-    -- rules run on the repeated rows only)
+    -- rules run on the repeated rows only); named apart from the rows' own columns, beside
+    -- which join_conflicts_in_file puts them
     select
-        _source_file,
-        {{ keys | join(',\n        ') }}
+        _source_file as _conflict_file,
+        {%- for k in keys %}
+        {{ k }} as _conflict_key_{{ loop.index }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
     from {{ relation }}
     where
         exists (
@@ -63,12 +71,19 @@ conflicts_in_file as (
     )
 {%- endmacro %}
 
-{#- True for a row of `relation` whose key conflicts within its file. -#}
-{% macro is_conflicting_in_file(relation, keys) -%}
-    exists (
-        select 1 from conflicts_in_file
-        where {{ kequn._same_file_and_key(relation, 'conflicts_in_file', keys) }}
-    )
+{#- The join that puts the in-file conflict beside each row of `relation` (no row repeated:
+    conflicts_in_file has one row per file and key). -#}
+{% macro join_conflicts_in_file(relation, keys) -%}
+    left join conflicts_in_file
+        on {{ relation }}._source_file = conflicts_in_file._conflict_file
+        {%- for k in keys %}
+        and {{ relation }}.{{ k }} is not distinct from conflicts_in_file._conflict_key_{{ loop.index }}
+        {%- endfor %}
+{%- endmacro %}
+
+{#- True for a row whose key conflicts within its file (after join_conflicts_in_file). -#}
+{% macro is_conflicting_in_file() -%}
+    conflicts_in_file._conflict_file is not null
 {%- endmacro %}
 
 {#- One text per row from its values, nulls told apart from any text (for count distinct). -#}

@@ -58,17 +58,21 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'account_id'],
+] %}
+
 checked as (
 
     select
-        *,
+        typed.*,
         {{ nulled_raw_values(['account_type', 'open_date', 'status', 'close_date', 'updated_at']) }}
             as nulled_raw_values,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'account_id'],
-        ]) }}
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

@@ -49,7 +49,7 @@ typed as (
     ['event_date is null', 'unparseable_date', 'event_date'],
     ['event_type is null', 'unknown_code', 'event_type'],
     ['device is null', 'unknown_code', 'device'],
-    [is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
+    ['event_count is null and ' ~ is_missing_number('event_count_raw'), 'missing_value', 'event_count'],
     ['event_count is null', 'unparseable_number', 'event_count'],
     ['event_count <= 0', 'non_positive_count', 'event_count'],
 ] %}
@@ -60,15 +60,19 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'client_id'],
+] %}
+
 checked as (
 
     select
-        *,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
-        ]) }}
+        typed.*,
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

@@ -43,7 +43,7 @@ typed as (
     ['snapshot_date_raw is null', 'missing_key', 'snapshot_date'],
     ['account_id_raw is null', 'missing_key', 'account_id'],
     ['snapshot_date is null', 'unparseable_date', 'snapshot_date'],
-    [is_missing_number('cash_balance_raw'), 'missing_value', 'cash_balance'],
+    ['cash_balance is null and ' ~ is_missing_number('cash_balance_raw'), 'missing_value', 'cash_balance'],
     ['cash_balance is null', 'unparseable_number', 'cash_balance'],
     ['margin_debt is null', 'unparseable_number', 'margin_debt'],
     ['margin_debt < 0', 'negative_margin_debt', 'margin_debt'],
@@ -56,15 +56,19 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'account_id'],
+] %}
+
 checked as (
 
     select
-        *,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'account_id'],
-        ]) }}
+        typed.*,
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

@@ -46,7 +46,7 @@ typed as (
     ['transferred_at is null', 'unparseable_timestamp', 'transfer_time'],
     ['direction_raw is null', 'missing_value', 'direction'],
     ['direction is null', 'unknown_code', 'direction'],
-    [is_missing_number('amount_raw'), 'missing_value', 'amount'],
+    ['amount is null and ' ~ is_missing_number('amount_raw'), 'missing_value', 'amount'],
     ['amount is null', 'unparseable_number', 'amount'],
     ['amount <= 0', 'non_positive_amount', 'amount'],
 ] %}
@@ -60,15 +60,19 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'transfer_id'],
+] %}
+
 checked as (
 
     select
-        *,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'transfer_id'],
-        ]) }}
+        typed.*,
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

@@ -158,15 +158,19 @@ derived as (
 
 {{ kequn.conflicting_rows_in_file_ctes('derived', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'client_id'],
+] %}
+
 checked as (
 
     select
-        *,
-        case birth_date_source
-            when 'id_number' then valid_id_birth_date
-            when 'birth_date' then field_birth_date
-            when 'legacy_id' then legacy_id_birth_date
-            when 'unverified_id' then unverified_id_birth_date
+        derived.*,
+        case derived.birth_date_source
+            when 'id_number' then derived.valid_id_birth_date
+            when 'birth_date' then derived.field_birth_date
+            when 'legacy_id' then derived.legacy_id_birth_date
+            when 'unverified_id' then derived.unverified_id_birth_date
         end as birth_date,
         {{ nulled_raw_values([
             'client_type', ['gender', 'field_gender'], 'occupation', 'employer_industry',
@@ -174,11 +178,11 @@ checked as (
             'youngest_child_birth_year', 'risk_level', 'risk_assessed_date', 'open_date',
             'open_channel', 'status', 'close_date',
         ]) }} as nulled_raw_values,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('derived', conflict_keys), 'conflicting_rows_in_file', 'client_id'],
-        ]) }}
+        {{ reject_columns(all_rules) }}
 
     from derived
+    {{ kequn.join_conflicts_in_file('derived', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

@@ -39,7 +39,7 @@ typed as (
     ['currency_raw is null', 'missing_key', 'currency'],
     ['rate_date is null', 'unparseable_date', 'rate_date'],
     ['currency is null', 'unknown_code', 'currency'],
-    [is_missing_number('cny_per_unit_raw'), 'missing_value', 'cny_per_unit'],
+    ['cny_per_unit is null and ' ~ is_missing_number('cny_per_unit_raw'), 'missing_value', 'cny_per_unit'],
     ['cny_per_unit is null', 'unparseable_number', 'cny_per_unit'],
     ['cny_per_unit <= 0', 'non_positive_rate', 'cny_per_unit'],
 ] %}
@@ -50,15 +50,19 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'currency'],
+] %}
+
 checked as (
 
     select
-        *,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'currency'],
-        ]) }}
+        typed.*,
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

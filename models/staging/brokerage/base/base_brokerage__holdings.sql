@@ -53,11 +53,11 @@ typed as (
     ['account_id_raw is null', 'missing_key', 'account_id'],
     ['product_code_raw is null', 'missing_key', 'product_code'],
     ['snapshot_date is null', 'unparseable_date', 'snapshot_date'],
-    [is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
+    ['quantity is null and ' ~ is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
     ['quantity is null', 'unparseable_number', 'quantity'],
-    [is_missing_number('market_value_raw'), 'missing_value', 'market_value'],
+    ['market_value_local is null and ' ~ is_missing_number('market_value_raw'), 'missing_value', 'market_value'],
     ['market_value_local is null', 'unparseable_number', 'market_value'],
-    ['not ' ~ is_missing_number('cost_value_raw') ~ ' and cost_value_local is null', 'unparseable_number', 'cost_value'],
+    ['cost_value_local is null and not ' ~ is_missing_number('cost_value_raw'), 'unparseable_number', 'cost_value'],
     ['is_restricted_code is null', 'unknown_code', 'is_restricted'],
     ['quantity < 0', 'negative_quantity', 'quantity'],
     ['market_value_local < 0', 'negative_market_value', 'market_value'],
@@ -72,16 +72,20 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'product_code'],
+] %}
+
 checked as (
 
     select
-        *,
-        is_restricted_code = 'Y' as is_restricted,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'product_code'],
-        ]) }}
+        typed.*,
+        typed.is_restricted_code = 'Y' as is_restricted,
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

@@ -62,18 +62,22 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'product_code'],
+] %}
+
 checked as (
 
     select
-        *,
+        typed.*,
         {{ dbt.safe_cast('substr(risk_rating, 2, 1)', dbt.type_int()) }} as risk_rating_rank,
         {{ nulled_raw_values(['product_type', 'board', 'risk_rating', 'issuer_industry', 'currency']) }}
             as nulled_raw_values,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'product_code'],
-        ]) }}
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 

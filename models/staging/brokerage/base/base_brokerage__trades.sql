@@ -64,13 +64,13 @@ typed as (
     ['side_raw is null', 'missing_value', 'side'],
     ['side is null', 'unknown_code', 'side'],
     ['channel_raw is not null and channel is null', 'unknown_code', 'channel'],
-    [is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
+    ['quantity is null and ' ~ is_missing_number('quantity_raw'), 'missing_value', 'quantity'],
     ['quantity is null', 'unparseable_number', 'quantity'],
-    [is_missing_number('price_raw'), 'missing_value', 'price'],
+    ['price is null and ' ~ is_missing_number('price_raw'), 'missing_value', 'price'],
     ['price is null', 'unparseable_number', 'price'],
-    [is_missing_number('amount_raw'), 'missing_value', 'amount'],
+    ['amount_local is null and ' ~ is_missing_number('amount_raw'), 'missing_value', 'amount'],
     ['amount_local is null', 'unparseable_number', 'amount'],
-    ['not ' ~ is_missing_number('fee_raw') ~ ' and fee_local is null', 'unparseable_number', 'fee'],
+    ['fee_local is null and not ' ~ is_missing_number('fee_raw'), 'unparseable_number', 'fee'],
     ['quantity < 0', 'negative_quantity', 'quantity'],
     ['price < 0', 'negative_price', 'price'],
     ['amount_local < 0', 'negative_amount', 'amount'],
@@ -94,15 +94,19 @@ typed as (
 
 {{ kequn.conflicting_rows_in_file_ctes('typed', conflict_keys, conflict_values, reject_rules) }}
 
+{%- set all_rules = reject_rules + [
+    [kequn.is_conflicting_in_file(), 'conflicting_rows_in_file', 'trade_id'],
+] %}
+
 checked as (
 
     select
-        *,
-        {{ reject_columns(reject_rules + [
-            [kequn.is_conflicting_in_file('typed', conflict_keys), 'conflicting_rows_in_file', 'trade_id'],
-        ]) }}
+        typed.*,
+        {{ reject_columns(all_rules) }}
 
     from typed
+    {{ kequn.join_conflicts_in_file('typed', conflict_keys) }}
+    {{ broken_rule(all_rules) }}
 
 )
 
