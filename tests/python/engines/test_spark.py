@@ -12,7 +12,6 @@ import duckdb
 import pytest
 
 from kequn.contract import raw_tables
-from kequn.engines import spark as spark_session
 from kequn.engines.spark_publish import (
     Build,
     PublishError,
@@ -26,19 +25,6 @@ FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "handwritten_extrac
 # the whole project on Spark, compared with DuckDB, is test_equal_spark.py.
 MODELS = ["int_rule_parameters_pivoted", "metricflow_time_spine"]
 COMMANDS = [["seed", "-s", "rule_parameters"], ["run", "-s", *MODELS]]
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    root = tmp_path_factory.mktemp("spark")
-    env = {**spark_session.environ(root / "spark"), "KEQUN_RAW_DIR": str(FIXTURE)}
-    mp = pytest.MonkeyPatch()
-    for key, value in env.items():
-        mp.setenv(key, value)
-    session = spark_session.session(root / "spark")
-    yield session, env
-    session.stop()
-    mp.undo()
 
 
 def _rows(raw: Path, table: str) -> int:
