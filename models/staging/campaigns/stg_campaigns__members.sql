@@ -22,8 +22,7 @@
 } %}
 {%- set has_files = false %}
 {%- if execute %}
-    {%- set found = run_query("select count(*) from glob('" ~ kequn.campaigns_glob() ~ "')") %}
-    {%- set has_files = found.columns[0].values()[0] > 0 %}
+    {%- set has_files = kequn.campaign_files_exist() %}
 {%- endif %}
 
 with

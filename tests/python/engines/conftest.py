@@ -6,10 +6,15 @@ import csv
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kequn import PROJECT_DIR
 from kequn.engines import postgres
+from kequn.engines import spark as spark_session
+
+FIXTURES = PROJECT_DIR / "tests" / "fixtures"
 
 TEST_DATABASE = "kequn_test"
 
@@ -46,6 +51,22 @@ def _drop_csv_column(path: Path, column: str) -> None:
     drop = rows[0].index(column)
     with open(path, "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([r[:drop] + r[drop + 1:] for r in rows])
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory) -> Iterator[tuple[Any, dict[str, str]]]:
+    """One local Spark session per test module (its warehouse and metastore in a temporary
+    folder), reading the hand-written fixture: (session, the variables dbt needs)."""
+    root = tmp_path_factory.mktemp("spark")
+    env = {**spark_session.environ(root / "spark"),
+           "KEQUN_RAW_DIR": str(FIXTURES / "handwritten_extract")}
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():
+        mp.setenv(key, value)
+    session = spark_session.session(root / "spark")
+    yield session, env
+    session.stop()
+    mp.undo()
 
 
 @pytest.fixture
