@@ -126,11 +126,17 @@ def series_targets(results: list[dict], metrics: dict, fit_scales: list[float]) 
     full_1_to_10 = FIT_SCALES[0] in fit_scales and FIT_SCALES[1] in fit_scales
     for key in SLOPE_METRICS:
         slope = metrics[key]["fit"]
+        # a verdict only over the range the issue states, measured at both of its ends
+        value = dict(zip((r["scale"] for r in results), metrics[key]["values"], strict=True))
+        ends = full_1_to_10 and all(value.get(s) is not None for s in FIT_SCALES)
+        note = None if ends else (
+            "the target is for scales 1 to 10" if not full_1_to_10 else
+            "not judged: " + " and ".join(f"scale {fmt_scale(s)}" for s in FIT_SCALES
+                                          if value.get(s) is None) + " has no figure")
         out.append({"target": f"slope of {key} over scales {span} <= {TARGET_SLOPE}",
                     "scale": None, "limit": TARGET_SLOPE, "measured": slope,
-                    # a verdict only over the range the issue states
-                    "met": None if slope is None or not full_1_to_10 else slope <= TARGET_SLOPE,
-                    "note": None if full_1_to_10 else "the target is for scales 1 to 10"})
+                    "met": None if slope is None or not ends else slope <= TARGET_SLOPE,
+                    "note": note})
     return out
 
 
