@@ -11,6 +11,10 @@
     (the new day), a full build every file. No file for the table: a zero-row relation with
     the same columns. In a unit test, the mocked source. -#}
 {% macro delivered_rows(table) -%}
+    {{ return(adapter.dispatch('delivered_rows', 'kequn')(table)) }}
+{%- endmacro %}
+
+{% macro default__delivered_rows(table) -%}
     {%- set raw = source('brokerage', table) -%}
     {%- if '__dbt__cte__' in (raw | string) -%}
         {{ return('(select * from ' ~ raw ~ ')') }}

@@ -6,6 +6,10 @@
     unparseable, as does anything else that is not a number (`12..5`, `abc`, `1.2.3`).
     Compare with blank_to_null(col) to tell "missing" from "unparseable". -#}
 {% macro safe_decimal(col, type=none) -%}
+    {{ return(adapter.dispatch('safe_decimal', 'kequn')(col, type)) }}
+{%- endmacro %}
+
+{% macro default__safe_decimal(col, type=none) -%}
     {%- set cleaned = kequn.number_text(col) -%}
     case
         when {{ kequn.is_missing_number(col) }} then null

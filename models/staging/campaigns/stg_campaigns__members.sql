@@ -5,12 +5,12 @@
     'campaign_name': dbt.type_string(),
     'group_code': dbt.type_string(),
     'branch_filter': dbt.type_string(),
-    'control_share': 'double',
+    'control_share': kequn.type_double(),
     'frozen_at': dbt.type_timestamp(),
     'as_of_date': 'date',
     'client_id': dbt.type_string(),
     'branch_id': dbt.type_string(),
-    'arm_draw': 'double',
+    'arm_draw': kequn.type_double(),
     'arm': dbt.type_string(),
     'baseline_total_assets': 'decimal(18, 2)',
     'baseline_trades_30d': 'integer',
@@ -22,8 +22,7 @@
 } %}
 {%- set has_files = false %}
 {%- if execute %}
-    {%- set found = run_query("select count(*) from glob('" ~ kequn.campaigns_glob() ~ "')") %}
-    {%- set has_files = found.columns[0].values()[0] > 0 %}
+    {%- set has_files = kequn.campaign_files_exist() %}
 {%- endif %}
 
 with
