@@ -1,5 +1,6 @@
-{#- True when at least one frozen campaign cohort file exists (kequn.campaigns_glob()), at
-    execution; stg_campaigns__members reads an empty relation of its columns otherwise. -#}
+{#- True when at least one frozen campaign cohort file exists (campaigns_glob), at execution
+    only. The cohorts are Parquet files under the warehouse's state folder, which DuckDB
+    reads in place; engines that cannot (Postgres) see no cohort yet. -#}
 {% macro campaign_files_exist() -%}
     {{ return(adapter.dispatch('campaign_files_exist', 'kequn')()) }}
 {%- endmacro %}

@@ -47,8 +47,8 @@ scored_clients as (
 
     select
         measures.*,
-        cast(parameters.churn_baseline_days as {{ dbt.type_float() }})
-        / parameters.churn_baseline_month_days as baseline_months
+        {{ kequn.float_ratio('parameters.churn_baseline_days', 'parameters.churn_baseline_month_days') }}
+            as baseline_months
     from measures
     inner join dimensions
         on

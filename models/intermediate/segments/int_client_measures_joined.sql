@@ -146,7 +146,7 @@ derived as (
         case when holdings_value > 0 then high_risk_value / holdings_value end as high_risk_share,
         case when holdings_value > 0 then fixed_income_value / holdings_value end as fixed_income_share,
         case when holdings_value > 0 then tech_value / holdings_value end as tech_share,
-        case when trades_365d > 0 then cast(online_trades_365d as {{ dbt.type_float() }}) / trades_365d end
+        case when trades_365d > 0 then {{ kequn.float_ratio('online_trades_365d', 'trades_365d') }} end
             as online_trade_share,
         case when prior_total_assets > 0 then total_assets / prior_total_assets end as assets_change_90d,
         {{ days_between('last_trade_date', 'as_of_date') }} as days_since_last_trade,

@@ -12,7 +12,7 @@
     {'code': 'assets_change', 'name_zh': '资产变化', 'kind': 'mean', 'unit': 'CNY',
      'value': 'assets_change', 'population': 'true'},
 ] %}
-{%- set float = 'double' %}
+{%- set float = kequn.type_double() %}
 
 with
 

@@ -1,0 +1,3 @@
+{% macro postgres__type_double() -%}
+    double precision
+{%- endmacro %}
