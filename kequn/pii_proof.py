@@ -100,12 +100,12 @@ def pii_scan_sql(rows: Rows, since_batch: int | None = None,
     parts = []
     for (schema, table), columns in scan_scope(rows, manifest).items():
         values = ", ".join(f'trim("{c}") as v{i}' for i, c in enumerate(columns))
-        aggs, picks = [], []
+        aggs, picks, shapes = [], [], []
         for i, c in enumerate(columns):
             # digits only (an ID may end in X, a mobile start with +): a cheap filter
             # before the regular expressions, which then see almost no value
-            shaped = (f"length(v{i}) between 11 and 18 "
-                      f"and trim(v{i}, '+0123456789Xx') = ''")
+            shaped = _shaped(f"v{i}")
+            shapes.append(_shaped(f'trim("{c}")'))
             is_id = f"{shaped} and regexp_matches(v{i}, {ident})"
             is_mobile = (f"{shaped} and not regexp_matches(v{i}, {ident}) "
                          f"and regexp_matches(v{i}, {mobile})")
@@ -118,8 +118,12 @@ def pii_scan_sql(rows: Rows, since_batch: int | None = None,
                 picks.append(f"select {sql_str(schema)}, {sql_str(table)}, {sql_str(c)}, "
                              f"'{pattern}', {kind}_{i}, {kind}_sample_{i} from hits "
                              f"where {kind}_{i} > 0")
-        where = (f" where _batch_id >= {int(since_batch)}"
-                 if (schema, table) in lineage else "")
+        # The rows where some value has the shape, as a filter of the scan itself: DuckDB
+        # then short-circuits, while the aggregates' filters below would evaluate the
+        # regular expressions and the masking on every row (45 s against 5 s at scale 1).
+        where = " where (" + " or ".join(shapes) + ")"
+        if (schema, table) in lineage:
+            where += f" and _batch_id >= {int(since_batch)}"
         parts.append(
             f"(with hits as materialized (select {', '.join(aggs)} from (select {values} "
             f'from wh."{schema}"."{table}"{where})) ' + " union all ".join(picks) + ")")
@@ -127,6 +131,12 @@ def pii_scan_sql(rows: Rows, since_batch: int | None = None,
         return pii_scan_sql_empty()
     return ("select * from (\n" + "\nunion all\n".join(parts) + "\n) as s (table_schema, "
             "table_name, column_name, pattern, hits, sample_value)")
+
+
+def _shaped(value: str) -> str:
+    """SQL: the (trimmed) value could be an ID or a mobile: 11 to 18 characters, all digits
+    but for `+`, `X` and `x`."""
+    return f"length({value}) between 11 and 18 and trim({value}, '+0123456789Xx') = ''"
 
 
 def pii_scan_sql_empty() -> str:

@@ -231,6 +231,25 @@ def test_nightly_pii_scan_reads_new_batches_of_lineage_tables_and_all_of_the_res
     assert hits(4) == {("flat", "137******78")}
 
 
+def test_pii_scan_counts_every_hit_of_a_table_whatever_row_or_column(tmp_path: Path) -> None:
+    """The scan reads only the rows where some value has an ID's or a mobile's shape (its
+    filter), then judges each column: a hit in one column is counted even when another
+    column of the row, or the other rows, hold nothing; padded values are trimmed; digits
+    of the right length that are neither pattern are no hit."""
+    db = _fake_warehouse(tmp_path / "rows.duckdb", pii=False)
+    con = duckdb.connect(str(db))
+    con.execute("create table staging.mixed as select * from (values "
+                "('  13812345678 ', 'none', 'a'), ('12345678901234', '110105194912310021', 'b'), "
+                "('plain', 'text', '+8613912345678'), ('23812345678', 'x', 'y')) "
+                "as t (c1, c2, c3)")
+    con.close()
+    gate = gates.run_marts_gate(db, tmp_path / "work", gates.load_thresholds(), {"trades": 10})
+    hits = {(h["column_name"], h["pattern"], h["hits"]) for f in gate.findings
+            if f.asset == "pii_value_hits" for h in f.sample if h["table_name"] == "mixed"}
+    assert hits == {("c1", "mobile_11", 1), ("c2", "resident_id_18", 1),
+                    ("c3", "mobile_11", 1)}
+
+
 def test_pii_scan_is_quiet_on_clean_data(tmp_path: Path) -> None:
     db = _fake_warehouse(tmp_path / "clean.duckdb", pii=False)
     gate = gates.run_marts_gate(db, tmp_path / "work", gates.load_thresholds(), {"trades": 10})
