@@ -131,7 +131,7 @@ def series_targets(results: list[dict], metrics: dict, fit_scales: list[float]) 
         ends = full_1_to_10 and all(value.get(s) is not None for s in FIT_SCALES)
         note = None if ends else (
             "the target is for scales 1 to 10" if not full_1_to_10 else
-            "not judged: " + " and ".join(f"scale {fmt_scale(s)}" for s in FIT_SCALES
+            " and ".join(f"scale {fmt_scale(s)}" for s in FIT_SCALES
                                           if value.get(s) is None) + " has no figure")
         out.append({"target": f"slope of {key} over scales {span} <= {TARGET_SLOPE}",
                     "scale": None, "limit": TARGET_SLOPE, "measured": slope,
