@@ -346,9 +346,10 @@ def write_published(src: Path, dst: Path, *, previous: Path | None = None,
                             f"date {_sql_str(from_month)}")
                 con.execute(f"insert into pub.{name} by name select * from work.{name} "
                             f"where {HISTORY_PARTITION} >= date {_sql_str(from_month)}")
-                if _count(con, "pub", name) == _count(con, "work", name):
+                published = _count(con, "pub", name)
+                if published == _count(con, "work", name):
                     out.by_partition.append(table)
-                    out.rows[f"{schema}.{table}"] = _count(con, "pub", name)
+                    out.rows[f"{schema}.{table}"] = published
                     continue
             con.execute(f"create or replace table pub.{name} as from work.{name}")
             out.rewritten.append(table)
