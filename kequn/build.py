@@ -47,7 +47,7 @@ class BuildFailed(Exception):
         self.step, self.code = step, code
 
 
-def _dbt_results(target: Path) -> dict[str, Any]:
+def dbt_results(target: Path) -> dict[str, Any]:
     path = target / "run_results.json"
     if not path.exists():
         return {}
@@ -251,7 +251,7 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
             rows_before={n: t.rows_total - t.rows_new for n, t in landing.tables.items()})
         run["gates"]["raw"] = _gate_doc(raw)
         step("raw gate", time.perf_counter() - t, "ok" if raw.success else "failed",
-             f"{_gate_line(raw)} on the typing pass's counts of "
+             f"{gate_line(raw)} on the typing pass's counts of "
              + (f"landing batch {landing.batch_id}" if incremental else "every raw row"))
         _print_findings(out, raw)
         if not raw.success:
@@ -280,7 +280,7 @@ def _run_build(args: argparse.Namespace, db: Path) -> int:
         run["rejects"] = _reject_counts(p.build_db)
         run["conflicts"] = report.conflicting_rows(p.build_db)
         step("marts gate", time.perf_counter() - t, "ok" if marts.success else "failed",
-             _gate_line(marts))
+             gate_line(marts))
         _print_findings(out, marts)
         if not marts.success:
             raise BuildFailed("marts gate", "the built marts break the output contract:\n"
@@ -385,7 +385,7 @@ def _dbt_phase(p: publish.BuildPaths, run: dict[str, Any], out: Console, step: A
         progress.close()
     _release_dbt_database()
     _join_run_results(p.target, earlier)
-    run["dbt"] = _dbt_results(p.target)
+    run["dbt"] = dbt_results(p.target)
     if failed is not None:
         # a delivered file the base models could not read: a contract breach, named
         bad_file = read_error(str(failed), p.build_landing)
@@ -394,7 +394,7 @@ def _dbt_phase(p: publish.BuildPaths, run: dict[str, Any], out: Console, step: A
             raise BuildFailed(name, f"the extract breaks the contract: {bad_file}",
                               EXIT_CONTRACT) from failed
         raise BuildFailed(name, str(failed)) from failed
-    step(name, time.perf_counter() - t, "ok", _dbt_line(run["dbt"]))
+    step(name, time.perf_counter() - t, "ok", dbt_line(run["dbt"]))
 
 
 def _read_run_results(target: Path) -> dict[str, Any] | None:
@@ -448,7 +448,7 @@ def _landing_doc(landing: Any) -> dict[str, Any]:
             for name, tl in landing.tables.items()}
 
 
-def _gate_line(g: gates.GateResult) -> str:
+def gate_line(g: gates.GateResult) -> str:
     return f"{g.evaluated - len(g.findings)}/{g.evaluated} expectations met"
 
 
@@ -463,7 +463,7 @@ _DBT_KINDS = {"model": "models", "seed": "seeds", "test": "tests", "unit_test": 
               "snapshot": "snapshots"}
 
 
-def _dbt_line(d: dict[str, Any]) -> str:
+def dbt_line(d: dict[str, Any]) -> str:
     """`55 models, 15 seeds, 358 tests, 28 unit tests passed (2 warnings)`."""
     counts = d.get("counts", {})
     if not counts:

@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--as-of", type=_date, default=None,
                    help="as-of date (default: latest snapshot date in the data)")
     _db_option(b)
+    b.add_argument("--target", choices=["duckdb", "postgres"], default="duckdb",
+                   help="engine: duckdb builds --db; postgres loads the extract into the "
+                        "database of the KEQUN_PG_* variables and builds, gates and publishes "
+                        "its schemas there (README, \"Other targets\") (default duckdb)")
     b.add_argument("--full-refresh", action="store_true",
                    help="re-land every file and rebuild incremental models from scratch "
                         "(default: a nightly build of what is new)")
@@ -217,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_generate(args)
     if args.command == "build":
+        if args.target == "postgres":
+            from kequn.engines.pg_build import run_pg_build
+
+            return run_pg_build(args)
         from kequn.build import run_build
 
         return run_build(args)

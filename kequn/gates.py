@@ -145,7 +145,7 @@ class MemoryDb:
         self.engine.dispose()
 
 
-def _load_params(mem: MemoryDb, thresholds: dict[str, Any],
+def load_params(mem: MemoryDb, thresholds: dict[str, Any],
                  extra: dict[str, float | None] | None = None) -> None:
     limits = {**thresholds["limits"], **(extra or {})}
     values = [f"({_sql_str(k)}, {'null' if v is None else float(v)})"
@@ -289,9 +289,9 @@ def sync(root: Path = EXPECTATIONS_DIR) -> Path:
     os.environ[RAW_URL_VAR], os.environ[MARTS_URL_VAR] = raw_mem.url, marts_mem.url
     try:
         _create_raw_profiles(raw_mem, None)
-        _load_params(raw_mem, load_thresholds())
+        load_params(raw_mem, load_thresholds())
         _create_marts_views(marts_mem, None, {})
-        _load_params(marts_mem, load_thresholds())
+        load_params(marts_mem, load_thresholds())
         ctx = _context(root)
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         ctx.variables.save()
@@ -470,7 +470,7 @@ def _build_context(work_dir: Path) -> Iterator[Any]:
     yield ctx
 
 
-def _run_checkpoint(layer: str, mem: MemoryDb, work_dir: Path,
+def run_checkpoint(layer: str, mem: MemoryDb, work_dir: Path,
                     params: dict[str, Any]) -> GateResult:
     os.environ[RAW_URL_VAR if layer == "raw" else MARTS_URL_VAR] = mem.url
     start = time.perf_counter()
@@ -536,8 +536,8 @@ def run_raw_gate(db: Path, work_dir: Path, thresholds: dict[str, Any],
     try:
         _create_raw_profiles(mem, db, new_batch)
         before = (rows_before or {}) if new_batch is not None else {}
-        _load_params(mem, thresholds, raw_bounds(thresholds, before))
-        return _run_checkpoint("raw", mem, work_dir, {})
+        load_params(mem, thresholds, raw_bounds(thresholds, before))
+        return run_checkpoint("raw", mem, work_dir, {})
     finally:
         mem.close()
 
@@ -551,8 +551,8 @@ def run_marts_gate(db: Path, work_dir: Path, thresholds: dict[str, Any],
     mem = MemoryDb("marts")
     try:
         missing = _create_marts_views(mem, db, landed, since_batch, manifest)
-        _load_params(mem, thresholds)
-        gate = _run_checkpoint("marts", mem, work_dir, {})
+        load_params(mem, thresholds)
+        gate = run_checkpoint("marts", mem, work_dir, {})
         if missing:
             gate.success = False
             gate.error = f"public marts missing from the warehouse: {', '.join(missing)}"

@@ -143,43 +143,50 @@ def typed_column(table: str, column: str) -> str:
 
 
 def raw_profile_sql(table: str, relation: str, base_columns: set[str],
-                    since_batch: int | None = None) -> str:
+                    since_batch: int | None = None, dialect: str = "duckdb") -> str:
     """One pass over the base model `relation` (its batch `since_batch`, or all rows): per
     contract column, whether the typing pass carried it, how many rows are filled and how
     many filled values its typing nulled (`<col>_raw` set, typed column null: unparseable or
     not a known code variant), with up to three distinct offending values; one `keys` row
-    counts the rows missing a key. Nothing is parsed again: the typing pass decided."""
+    counts the rows missing a key. Nothing is parsed again: the typing pass decided.
+    `dialect` "postgres" spells the lists as Postgres arrays (two sample values: no `first`)."""
     spec = RAW_SPEC[table]
+    empty = "cast(array[] as text[])" if dialect == "postgres" else "cast([] as varchar[])"
     aggs = ["count(*) as batch_rows"]
     missing = " or ".join(f'"{k}_raw" is null' for k in spec["keys"]
                           if f"{k}_raw" in base_columns)
     keys_present = all(f"{k}_raw" in base_columns for k in spec["keys"])
     aggs.append(f"count(*) filter (where {missing or 'false'}) as missing_keys")
     rows = [f"select {_s(','.join(spec['keys']))}, 'keys', {_b(keys_present)}, batch_rows, "
-            "batch_rows - missing_keys, missing_keys, cast([] as varchar[]) from counts"]
+            f"batch_rows - missing_keys, missing_keys, {empty} from counts"]
     checked = dict(checked_columns(table))
     for i, column in enumerate(c for c in raw_tables()[table] if c not in CONTRACT_PII):
         raw, typed = f"{column}_raw", typed_column(table, column)
         kind = checked.get(column, "column")
         if kind == "column":
             present = raw in base_columns or column in base_columns
-            rows.append(f"select {_s(column)}, 'column', {_b(present)}, batch_rows, null, null, "
-                        "cast([] as varchar[]) from counts")
+            rows.append(f"select {_s(column)}, 'column', {_b(present)}, batch_rows, "
+                        f"null::bigint, null::bigint, {empty} from counts")
             continue
         if raw not in base_columns or typed not in base_columns:
-            rows.append(f"select {_s(column)}, {_s(kind)}, false, batch_rows, null, null, "
-                        "cast([] as varchar[]) from counts")
+            rows.append(f"select {_s(column)}, {_s(kind)}, false, batch_rows, "
+                        f"null::bigint, null::bigint, {empty} from counts")
             continue
         bad = f'"{raw}" is not null and "{typed}" is null'
+        if dialect == "postgres":
+            low, high = (f'min("{raw}") filter (where {bad})', f'max("{raw}") filter (where {bad})')
+            values = (f"case when {low} = {high} then array_remove(array[{low}], null) "
+                      f"else array[{low}, {high}] end")
+        else:
+            values = (f'list_distinct([min("{raw}") filter (where {bad}), '
+                      f'max("{raw}") filter (where {bad}), first("{raw}") filter (where {bad})])')
         aggs.append(f'count("{raw}") as filled_{i}, count(*) filter (where {bad}) as bad_{i}, '
-                    f'list_distinct([min("{raw}") filter (where {bad}), '
-                    f'max("{raw}") filter (where {bad}), first("{raw}") filter (where {bad})])'
-                    f" as values_{i}")
+                    f"{values} as values_{i}")
         rows.append(f"select {_s(column)}, {_s(kind)}, true, batch_rows, filled_{i}, bad_{i}, "
                     f"values_{i} from counts")
     for column in BASE_LINEAGE:
         rows.append(f"select {_s(column)}, 'lineage', {_b(column in base_columns)}, batch_rows, "
-                    "null, null, cast([] as varchar[]) from counts")
+                    f"null::bigint, null::bigint, {empty} from counts")
     scope = "" if since_batch is None else f" where _batch_id = {int(since_batch)}"
     names = ", ".join(PROFILE_COLUMNS)
     return ("with counts as materialized (\nselect\n    " + ",\n    ".join(aggs)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from kequn.sql import sql_str
@@ -38,6 +39,33 @@ RAW_READER_PATH = "staging/brokerage/base/"
 PROJECT_LABELS = ("person_key", "_reject_reason", "_reject_column")
 
 Rows = Callable[[str], list[tuple]]
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the scanned warehouse is and how its SQL is spelled: DuckDB's attached `wh`
+    (the default), or a Postgres database's build schemas (`Where.postgres(schemas)`)."""
+
+    catalog: str = "c.table_catalog = 'wh'"
+    text_types: str = "('VARCHAR')"
+    prefix: str = "wh."
+    postgres_: bool = False
+
+    @classmethod
+    def postgres(cls, schemas: list[str]) -> Where:
+        listed = ", ".join(sql_str(s) for s in schemas)
+        return cls(catalog=f"c.table_schema in ({listed})",
+                   text_types="('text', 'character varying')", prefix="", postgres_=True)
+
+    def matches(self, value: str, pattern: str) -> str:
+        return f"{value} ~ {pattern}" if self.postgres_ else f"regexp_matches({value}, {pattern})"
+
+    def strip(self, value: str, chars: str) -> str:
+        return f"btrim({value}, {chars})" if self.postgres_ else f"trim({value}, {chars})"
+
+    def sample(self, value: str) -> str:
+        # Postgres 15 has no any_value: the least one is as good a sample
+        return f"min({value})" if self.postgres_ else f"any_value({value})"
 
 
 def raw_text_tables(manifest: Path | None) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
@@ -60,12 +88,13 @@ def raw_text_tables(manifest: Path | None) -> tuple[set[tuple[str, str]], set[tu
     return readers, known
 
 
-def scan_scope(rows: Rows, manifest: Path | None) -> dict[tuple[str, str], list[str]]:
+def scan_scope(rows: Rows, manifest: Path | None,
+               where: Where = Where()) -> dict[tuple[str, str], list[str]]:
     """{(schema, table): [varchar column, ...]} the scan reads (see the module docstring)."""
     cols = rows(
         "select c.table_schema, c.table_name, c.column_name from information_schema.columns c "
         "join information_schema.tables t using (table_catalog, table_schema, table_name) "
-        "where c.table_catalog = 'wh' and c.data_type = 'VARCHAR' "
+        f"where {where.catalog} and c.data_type in {where.text_types} "
         "and t.table_type = 'BASE TABLE' "
         "and c.table_schema not in ('information_schema', 'pg_catalog') "
         "order by 1, 2, c.ordinal_position")
@@ -82,7 +111,7 @@ def scan_scope(rows: Rows, manifest: Path | None) -> dict[tuple[str, str], list[
 
 
 def pii_scan_sql(rows: Rows, since_batch: int | None = None,
-                 manifest: Path | None = None) -> str:
+                 manifest: Path | None = None, where: Where = Where()) -> str:
     """One pass per scanned table: per column, the values that are wholly an 18-char resident
     ID or an 11-digit mobile (trimmed), counted and one masked sample kept. Views are not
     scanned (they only recompute what the tables hold; their column *names* are checked by
@@ -94,26 +123,26 @@ def pii_scan_sql(rows: Rows, since_batch: int | None = None,
     are rewritten since only by the same code from the same raw rows (a code change is
     deployed with --full-refresh, which scans everything). Other tables are scanned whole."""
     lineage = {(r[0], r[1]) for r in rows(
-        "select table_schema, table_name from information_schema.columns "
-        "where table_catalog = 'wh' and column_name = '_batch_id'")} if since_batch else set()
+        "select c.table_schema, c.table_name from information_schema.columns c "
+        f"where {where.catalog} and c.column_name = '_batch_id'")} if since_batch else set()
     ident, mobile = sql_str(ID_PATTERN), sql_str(MOBILE_PATTERN)
     parts = []
-    for (schema, table), columns in scan_scope(rows, manifest).items():
+    for (schema, table), columns in scan_scope(rows, manifest, where).items():
         values = ", ".join(f'trim("{c}") as v{i}' for i, c in enumerate(columns))
         aggs, picks, shapes = [], [], []
         for i, c in enumerate(columns):
             # digits only (an ID may end in X, a mobile start with +): a cheap filter
             # before the regular expressions, which then see almost no value
-            shaped = _shaped(f"v{i}")
+            shaped = _shaped(f"v{i}", where)
             shapes.append(shaped)
-            is_id = f"{shaped} and regexp_matches(v{i}, {ident})"
-            is_mobile = (f"{shaped} and not regexp_matches(v{i}, {ident}) "
-                         f"and regexp_matches(v{i}, {mobile})")
+            is_id = f"{shaped} and {where.matches(f'v{i}', ident)}"
+            is_mobile = (f"{shaped} and not {where.matches(f'v{i}', ident)} "
+                         f"and {where.matches(f'v{i}', mobile)}")
             masked = f"substr(v{i}, 1, 3) || repeat('*', length(v{i}) - 5) || right(v{i}, 2)"
             aggs.append(f"count(*) filter (where {is_id}) as id_{i}, "
-                        f"any_value({masked}) filter (where {is_id}) as id_sample_{i}, "
+                        f"{where.sample(masked)} filter (where {is_id}) as id_sample_{i}, "
                         f"count(*) filter (where {is_mobile}) as mobile_{i}, "
-                        f"any_value({masked}) filter (where {is_mobile}) as mobile_sample_{i}")
+                        f"{where.sample(masked)} filter (where {is_mobile}) as mobile_sample_{i}")
             for kind, pattern in (("id", "resident_id_18"), ("mobile", "mobile_11")):
                 picks.append(f"select {sql_str(schema)}, {sql_str(table)}, {sql_str(c)}, "
                              f"'{pattern}', {kind}_{i}, {kind}_sample_{i} from hits "
@@ -125,7 +154,8 @@ def pii_scan_sql(rows: Rows, since_batch: int | None = None,
                  if (schema, table) in lineage else "")
         parts.append(
             f"(with hits as materialized (select {', '.join(aggs)} from (select {values} "
-            f'from wh."{schema}"."{table}"{batch}) where ' + " or ".join(shapes) + ") "
+            f'from {where.prefix}"{schema}"."{table}"{batch}) as vs where '
+            + " or ".join(shapes) + ") "
             + " union all ".join(picks) + ")")
     if not parts:
         return pii_scan_sql_empty()
@@ -133,10 +163,11 @@ def pii_scan_sql(rows: Rows, since_batch: int | None = None,
             "table_name, column_name, pattern, hits, sample_value)")
 
 
-def _shaped(value: str) -> str:
+def _shaped(value: str, where: Where = Where()) -> str:
     """SQL: the (trimmed) value could be an ID or a mobile: 11 to 18 characters, all digits
     but for `+`, `X` and `x`."""
-    return f"length({value}) between 11 and 18 and trim({value}, '+0123456789Xx') = ''"
+    kept = where.strip(value, "'+0123456789Xx'")
+    return f"length({value}) between 11 and 18 and {kept} = ''"
 
 
 def pii_scan_sql_empty() -> str:

@@ -3,7 +3,8 @@
 Postgres cannot read files in place (DuckDB and Spark can), so the extract is loaded once:
 every contract column as text, plus lineage `_source_file` (path under the raw dir),
 `_row_in_file` (1-based data row), `_batch_id` (the load run that first saw the file) and
-`_landed_at`. CSV (`.csv`, `.csv.gz`; UTF-8 or GB18030 as kequn.delivery detects) and
+`_landed_at` (name and phone, which no model reads, are checked present but never loaded).
+CSV (`.csv`, `.csv.gz`; UTF-8 or GB18030 as kequn.delivery detects) and
 Parquet are read in Arrow batches and COPYed as CSV, so memory stays one batch whatever the
 file's size. Extra columns are ignored; a missing contract column refuses the file, naming
 table, file and column. `raw._files` records each file loaded (path, size, fingerprint,
@@ -29,6 +30,9 @@ from kequn.delivery import BadDelivery, file_format, inspect, why_not_read
 from kequn.engines.postgres import connect
 
 RAW_SCHEMA = "raw"
+# Contract PII no model reads (base_brokerage__clients never reads name or phone): checked
+# present in each file, never loaded (the columns stay, null), so no copy of them exists.
+NEVER_LOADED = ("name", "phone")
 BATCH_ROWS = 64_000
 LINEAGE = (
     ("_source_file", "text"),
@@ -121,11 +125,12 @@ def _copy_file(
     target = ", ".join(_q(c) for c in (*columns, *(c for c, _ in LINEAGE)))
     sql = f"copy {RAW_SCHEMA}.{_q(table)} ({target}) from stdin with (format csv, header true)"
     rows = 0
-    names = [mapping[c] for c in columns]
+    names = [mapping[c] for c in columns if c not in NEVER_LOADED]
     for batch in _batches(path, fmt, encoding, names):
         n = batch.num_rows
         arrays = [
-            batch.column(batch.schema.get_field_index(mapping[c])).cast(pa.string())
+            pa.nulls(n, pa.string()) if c in NEVER_LOADED
+            else batch.column(batch.schema.get_field_index(mapping[c])).cast(pa.string())
             for c in columns
         ]
         arrays += [

@@ -16,18 +16,36 @@ The `raw` schema (kequn.engines.pg_load) is not part of a build: it only grows b
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from kequn import PROJECT_DIR, dbt
 from kequn.dbt import overridden
-from kequn.engines.audit import run_gates
+from kequn.engines.audit import refusal
 from kequn.engines.postgres import READER_ROLE, connect
 
 PUBLISHED_SCHEMAS = ("rules", "staging", "intermediate", "marts")
 READABLE_SCHEMAS = ("marts",)  # bi_reader's whole world
 READER = READER_ROLE[0]
 BUILD_SUFFIX = "__build"
+
+
+def where(env: dict[str, str] | None = None) -> str:
+    """`host:port/database` of the KEQUN_PG_* variables (`env` over the environment)."""
+    e = {**os.environ, **(env or {})}
+    return (f"{e.get('KEQUN_PG_HOST', '127.0.0.1')}:{e.get('KEQUN_PG_PORT', '55432')}/"
+            f"{e.get('KEQUN_PG_DATABASE', 'kequn')}")
+
+
+def state_dir(env: dict[str, str] | None = None) -> Path:
+    """What the project keeps of one Postgres database, its own whatever else is built:
+    dbt's target folder (manifest.json: what the PII scan reads) and log, shared by its
+    builds so each parses only what changed, and one folder per build."""
+    return PROJECT_DIR / "warehouse" / "pg-builds" / re.sub(r"[^A-Za-z0-9.-]+", "_", where(env))
 
 
 class PublishError(RuntimeError):
@@ -53,15 +71,16 @@ def _schemas(cur) -> set[str]:
     return {r[0] for r in cur.fetchall()}
 
 
-def run_dbt(build: Build, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+def run_dbt(build: Build, args: Sequence[str], env: dict[str, str] | None = None,
+            callbacks: Sequence[Callable[[Any], None]] = (), echo: bool = False) -> None:
     """Run one dbt command in-process into the build's schemas (`--target postgres`). One
     target folder for every build, so a build's later commands parse only what changed."""
-    target = PROJECT_DIR / "warehouse" / "pg-builds" / "target"
+    target = state_dir(env) / "target"
     overrides = {**(env or {}), "KEQUN_SCHEMA_SUFFIX": build.suffix, "DO_NOT_TRACK": "1"}
     with overridden(overrides):
         try:
             dbt.run_dbt([*args, "--target", "postgres"], target_path=target,
-                        log_path=target.parent / "logs", echo=False)
+                        log_path=target.parent / "logs", callbacks=callbacks, echo=echo)
         except dbt.DbtError as exc:
             raise PublishError(
                 f"{exc} (build {build.build_id}; published schemas unchanged)") from exc
@@ -128,6 +147,21 @@ def write_audit_publish(
     audit (each gate raises to refuse the build), publish. Any failure leaves the published
     schemas as they were and raises PublishError. One build at a time per database: a
     second one is refused while the first holds the build lock."""
+    steps: list[Step] = [lambda b, a=list(args): run_dbt(b, a, env) for args in dbt_commands]
+    return write_audit_publish_steps(build, [*steps, *gates], env)
+
+
+# One step of a build: writes into the build's schemas (a dbt command) or audits them (a
+# gate); either raises to stop the build.
+Step = Callable[[Build], None]
+
+
+def write_audit_publish_steps(build: Build, steps: Sequence[Step],
+                              env: dict[str, str] | None = None) -> list[str]:
+    """Write–audit–publish with the writes and audits interleaved (`kequn build --target
+    postgres`: typing pass, raw gate, the rest of dbt, marts gate). A step raising
+    PublishError (a dbt command) stops the build as it is; any other exception is a gate's
+    refusal, named. Then publish, under the same rules as write_audit_publish."""
     lock = connect(env)
     try:
         with lock.cursor() as cur:
@@ -136,9 +170,14 @@ def write_audit_publish(
                 raise PublishError(f"another build is running on this database; build "
                                    f"{build.build_id} not started (published schemas unchanged)")
         discard(build, env)  # the previous build's schemas, if it failed
-        for args in dbt_commands:
-            run_dbt(build, args, env)
-        run_gates(build, gates, build.build_id, PublishError, "published schemas unchanged")
+        for step in steps:
+            try:
+                step(build)
+            except PublishError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a gate's refusal, named
+                raise PublishError(refusal(step, build.build_id, exc,
+                                           "published schemas unchanged")) from exc
         return publish(build, env)
     finally:
         lock.close()  # ends the session: releases the build lock

@@ -19,14 +19,33 @@ FIXTURES = PROJECT_DIR / "tests" / "fixtures"
 TEST_DATABASE = "kequn_test"
 
 
+def _cluster() -> postgres.Cluster:
+    """The private cluster of KEQUN_PG_DIR / KEQUN_PG_PORT (the project's defaults)."""
+    return postgres.Cluster(
+        root=Path(os.environ.get("KEQUN_PG_DIR", postgres.DEFAULT_DIR)),
+        port=int(os.environ.get("KEQUN_PG_PORT", postgres.DEFAULT_PORT)),
+    )
+
+
+@pytest.fixture(scope="session")
+def fresh_database() -> Callable[[str], dict[str, str]]:
+    """A function making a fresh database of the private cluster (dropped first if it
+    exists), owned by the app role; it returns the variables that reach it."""
+    def make(name: str) -> dict[str, str]:
+        cluster = _cluster()
+        postgres.start(cluster)
+        postgres.psql_as_superuser(cluster, f"drop database if exists {name} with (force)")
+        postgres.psql_as_superuser(cluster,
+                                   f"create database {name} owner {postgres.APP_ROLE[0]}")
+        return {**cluster.env(), "KEQUN_PG_DATABASE": name}
+    return make
+
+
 @pytest.fixture(scope="session")
 def pg_env() -> Iterator[dict[str, str]]:
     """Start the cluster (a no-op when .ci/run or a developer already did), make a fresh
     `kequn_test` database owned by `kequn`, and return the variables that reach it."""
-    cluster = postgres.Cluster(
-        root=Path(os.environ.get("KEQUN_PG_DIR", postgres.DEFAULT_DIR)),
-        port=int(os.environ.get("KEQUN_PG_PORT", postgres.DEFAULT_PORT)),
-    )
+    cluster = _cluster()
     postgres.start(cluster)
     postgres.psql_as_superuser(cluster, f"drop database if exists {TEST_DATABASE} with (force)")
     postgres.psql_as_superuser(

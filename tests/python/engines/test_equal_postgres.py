@@ -1,16 +1,14 @@
 """DuckDB and Postgres build the same warehouse from the same extract, row for row (issue 10,
 item 6): the hand-written fixture and a tiny generated extract, each built by `kequn build`
-on DuckDB and by pg_load + `dbt build --target postgres` (every model, seed, unit and data
-test) on the private cluster, then compared with kequn.engines.compare — matched by key,
-floats within rel 1e-9, everything else exact. `dq_reconciliation.built_at` is the build's
-own clock and is not compared. The rejects of every raw table are compared too (same rows,
-same reasons), on the key (`_source_file`, `_row_in_file`): the raw row each one is."""
+on DuckDB and by `kequn build --target postgres` (load, every model, seed, unit and data
+test, both GX gates, publish) on the private cluster, then compared with
+kequn.engines.compare — matched by key, floats within rel 1e-9, everything else exact.
+`dq_reconciliation.built_at` is the build's own clock and is not compared. The rejects of
+every raw table are compared too (same rows, same reasons), on the key (`_source_file`,
+`_row_in_file`): the raw row each one is."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +16,7 @@ import duckdb
 import pytest
 from conftest import FIXTURES, isolated_env, kequn
 
-from kequn import PROJECT_DIR
-from kequn.engines import postgres
 from kequn.engines.compare import ROW, compare_tables, format_mismatches
-from kequn.engines.pg_load import load
 from kequn.engines.postgres import connect
 from kequn.state import working_db
 
@@ -40,28 +35,12 @@ IGNORE = {"marts.dq_reconciliation": ["built_at"]}  # the build's clock, not dat
 SCALE, SEED = "0.002", "7"
 
 
-def _database(name: str) -> dict[str, str]:
-    """A fresh database of the private cluster for one extract, owned by the app role."""
-    cluster = postgres.Cluster(
-        root=Path(os.environ.get("KEQUN_PG_DIR", postgres.DEFAULT_DIR)),
-        port=int(os.environ.get("KEQUN_PG_PORT", postgres.DEFAULT_PORT)),
-    )
-    postgres.start(cluster)
-    postgres.psql_as_superuser(cluster, f"drop database if exists {name} with (force)")
-    postgres.psql_as_superuser(cluster, f"create database {name} owner {postgres.APP_ROLE[0]}")
-    return {**cluster.env(), "KEQUN_PG_DATABASE": name}
-
-
-def _postgres_build(raw_dir: Path, database: str, tmp: Path) -> dict[str, str]:
-    """Load `raw_dir` into raw.* and `dbt build --target postgres` everything."""
-    env = _database(database)
-    load(raw_dir, env=env)
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "build", "--target", "postgres"],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=3600,
-        env={**os.environ, **env, **isolated_env(tmp), "DO_NOT_TRACK": "1"},
-    )
-    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-2000:]
+def _postgres_build(raw_dir: Path, env: dict[str, str], tmp: Path) -> dict[str, str]:
+    """`kequn build --target postgres` of `raw_dir` into a fresh database: load into raw.*,
+    dbt build into the __build schemas (every model, seed, unit and data test), both gates,
+    publish, into the fresh database `env` reaches."""
+    kequn("build", "--target", "postgres", "--raw-dir", str(raw_dir),
+          env={**env, **isolated_env(tmp)}, timeout=3600)
     return env
 
 
@@ -82,8 +61,8 @@ def _assert_equal(db: Path, env: dict[str, str], tables: dict[str, list[str]]) -
 
 
 @pytest.fixture(scope="module")
-def pg_handwritten(tmp_path_factory) -> Iterator[dict[str, str]]:
-    yield _postgres_build(FIXTURES / "handwritten_extract", "kequn_equal_fixture",
+def pg_handwritten(fresh_database, tmp_path_factory) -> Iterator[dict[str, str]]:
+    yield _postgres_build(FIXTURES / "handwritten_extract", fresh_database("kequn_equal_fixture"),
                           tmp_path_factory.mktemp("pg_handwritten"))
 
 
@@ -100,13 +79,13 @@ def test_handwritten_rejects_equal(handwritten_build: Path,
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+def generated(fresh_database, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A tiny generated extract, built on DuckDB and on Postgres."""
     tmp = tmp_path_factory.mktemp("generated")
     raw, db = tmp / "raw", tmp / "kequn.duckdb"
     kequn("generate", "--scale", SCALE, "--seed", SEED, "--out", str(raw), "--no-progress")
     kequn("build", "--raw-dir", str(raw), "--db", str(db), env=isolated_env(tmp))
-    return db, _postgres_build(raw, "kequn_equal_generated", tmp / "pg")
+    return db, _postgres_build(raw, fresh_database("kequn_equal_generated"), tmp / "pg")
 
 
 def test_generated_marts_and_rejects_equal(generated: tuple[Path, dict[str, str]]) -> None:
