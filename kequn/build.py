@@ -133,11 +133,11 @@ def _lock(db: Path):
     return fh
 
 
-def run_build(args: argparse.Namespace) -> int:
-    db: Path = args.db.resolve()
-    # Checked before anything is written: a command that never starts a build leaves nothing.
+def refuse_extract(raw_dir: Path) -> int | None:
+    """The exit code of a build refused before it writes anything (a --raw-dir that does not
+    exist or lacks a table folder), the reason on stderr; None when the build may start."""
     try:
-        check_extract(args.raw_dir)
+        check_extract(raw_dir)
     except RawDirError as exc:
         print(f"kequn build: {exc}. No build started; nothing written.", file=sys.stderr)
         return EXIT_USAGE
@@ -145,6 +145,15 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"kequn build: the extract breaks the contract: {exc}. No build started; "
               "nothing written.", file=sys.stderr)
         return EXIT_CONTRACT
+    return None
+
+
+def run_build(args: argparse.Namespace) -> int:
+    db: Path = args.db.resolve()
+    # Checked before anything is written: a command that never starts a build leaves nothing.
+    refused = refuse_extract(args.raw_dir)
+    if refused is not None:
+        return refused
     db.parent.mkdir(parents=True, exist_ok=True)
     lock = _lock(db)
     if lock is None:

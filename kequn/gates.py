@@ -553,17 +553,23 @@ def run_marts_gate(db: Path, work_dir: Path, thresholds: dict[str, Any],
         missing = _create_marts_views(mem, db, landed, since_batch, manifest)
         load_params(mem, thresholds)
         gate = run_checkpoint("marts", mem, work_dir, {})
-        if missing:
-            gate.success = False
-            gate.error = f"public marts missing from the warehouse: {', '.join(missing)}"
-            for m in missing:
-                gate.findings.insert(0, Finding("marts." + m, m, None, "mart_exists",
-                                                "public mart must exist", "missing"))
+        refuse_missing_marts(gate, missing, "the warehouse")
         with suppress(Exception):
             mem.run("detach wh")
         return gate
     finally:
         mem.close()
+
+
+def refuse_missing_marts(gate: GateResult, missing: list[str], where: str) -> None:
+    """A public mart absent from the build fails the marts gate, each one a finding."""
+    if not missing:
+        return
+    gate.success = False
+    gate.error = f"public marts missing from {where}: {', '.join(missing)}"
+    for m in missing:
+        gate.findings.insert(0, Finding("marts." + m, m, None, "mart_exists",
+                                        "public mart must exist", "missing"))
 
 
 def read_reconciliation(db: Path) -> list[dict]:

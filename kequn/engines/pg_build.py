@@ -33,6 +33,7 @@ from kequn.build import (
     dbt_line,
     dbt_results,
     gate_line,
+    refuse_extract,
 )
 from kequn.console import Console
 from kequn.engines import pg_gates, pg_load
@@ -46,20 +47,13 @@ from kequn.engines.pg_publish import (
     write_audit_publish_steps,
 )
 from kequn.engines.postgres import connect
-from kequn.landing import LandingError, RawDirError, check_extract
 
 
 def run_pg_build(args: argparse.Namespace) -> int:
     out = Console.for_args(args)
-    try:
-        check_extract(args.raw_dir)
-    except RawDirError as exc:
-        print(f"kequn build: {exc}. No build started; nothing written.", file=sys.stderr)
-        return EXIT_USAGE
-    except LandingError as exc:
-        print(f"kequn build: the extract breaks the contract: {exc}. No build started; "
-              "nothing written.", file=sys.stderr)
-        return EXIT_CONTRACT
+    refused = refuse_extract(args.raw_dir)
+    if refused is not None:
+        return refused
     try:
         connect().close()
     except Exception as exc:  # noqa: BLE001 - psycopg2's OperationalError, said plainly

@@ -24,11 +24,11 @@ from typing import Any
 
 from kequn.engines.postgres import connect
 from kequn.gates import (
-    Finding,
     GateResult,
     MemoryDb,
     load_params,
     raw_bounds,
+    refuse_missing_marts,
     run_checkpoint,
 )
 from kequn.gx_suites import (
@@ -183,12 +183,7 @@ def marts_gate(schemas: dict[str, str], work_dir: Path, thresholds: dict[str, An
             _copy_into(cur, mem, scan, "pii_value_hits", work_dir)
         load_params(mem, thresholds)
         gate = run_checkpoint("marts", mem, work_dir, {})
-        if missing:
-            gate.success = False
-            gate.error = f"public marts missing from {marts}: {', '.join(missing)}"
-            for m in missing:
-                gate.findings.insert(0, Finding("marts." + m, m, None, "mart_exists",
-                                                "public mart must exist", "missing"))
+        refuse_missing_marts(gate, missing, marts)
         return gate
     finally:
         con.close()

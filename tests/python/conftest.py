@@ -118,6 +118,20 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]], *,
         w.writerows(rows)
 
 
+def write_orphan_trades(raw: Path, name: str, n: int = 300) -> None:
+    """A new trades file of `n` trades on accounts no extract knows (the marts gate's orphan
+    rate refuses it), with the header of the fixture's trades file."""
+    header = read_csv(raw / "trades" / "trades_2025-11-27.csv")[0]
+    rows = []
+    for k in range(n):
+        row = {"trade_id": f"TORPH{k:05d}", "account_id": f"A_UNKNOWN_{k}",
+               "product_code": "600519.SH", "trade_time": "2025-11-27 11:00:00", "side": "B",
+               "quantity": "100", "price": "1600", "amount": "160000", "fee": "5",
+               "channel": "app", "status": "filled", "updated_at": "2025-11-27 11:00:00"}
+        rows.append([row[c] for c in header])
+    write_csv(raw / "trades" / name, header, rows)
+
+
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))

@@ -27,6 +27,7 @@ from conftest import (
     read_csv,
     sha256,
     write_csv,
+    write_orphan_trades,
 )
 
 from kequn import PROJECT_DIR, publish
@@ -136,15 +137,7 @@ def test_file_redelivered_twice_is_counted_as_duplicates(home: Path, raw: Path) 
 
 def test_most_trades_are_orphans_fails_marts_gate(home: Path, raw: Path) -> None:
     before = sha256(home)
-    header = read_csv(raw / "trades" / "trades_2025-11-27.csv")[0]
-    rows = []
-    for k in range(300):
-        row = {"trade_id": f"TORPH{k:05d}", "account_id": f"A_UNKNOWN_{k}",
-               "product_code": "600519.SH", "trade_time": "2025-11-27 11:00:00", "side": "B",
-               "quantity": "100", "price": "1600", "amount": "160000", "fee": "5",
-               "channel": "app", "status": "filled", "updated_at": "2025-11-27 11:00:00"}
-        rows.append([row[c] for c in header])
-    write_csv(raw / "trades" / "trades_2099-01-01.csv", header, rows)
+    write_orphan_trades(raw, "trades_2099-01-01.csv")
     proc = build(raw, home)
     kept = assert_failed_cleanly(proc, home, before, "marts gate FAILED", "dq_reconciliation",
                                  "orphan", code=1)

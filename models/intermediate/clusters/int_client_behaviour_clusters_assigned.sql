@@ -38,25 +38,46 @@ standardized as (
 
 ),
 
-distances as (
+client_vectors as (
+
+    -- one vector per client, in feature order (the fit's features, all present: the
+    -- prepared features are null-free)
+    select
+        client_id,
+        as_of_date,
+        list(feature_name order by feature_name) as feature_names,
+        list(feature_z order by feature_name) as features_z
+    from standardized
+    group by
+        client_id,
+        as_of_date
+
+),
+
+centroid_vectors as (
 
     select
-        standardized.client_id,
-        standardized.as_of_date,
-        centroids.cluster_id,
-        -- summed in feature order, not in whatever order parallel threads finish: the same
-        -- input gives the same distance to the last bit
-        sqrt(list_sum(list(
-            power(standardized.feature_z - centroids.centroid_z, 2)
-            order by standardized.feature_name
-        ))) as distance
-    from standardized
-    inner join centroids
-        on standardized.feature_name = centroids.feature_name
-    group by
-        standardized.client_id,
-        standardized.as_of_date,
-        centroids.cluster_id
+        cluster_id,
+        list(feature_name order by feature_name) as feature_names,
+        list(centroid_z order by feature_name) as centroids_z
+    from centroids
+    group by cluster_id
+
+),
+
+distances as (
+
+    -- Euclidean, summed in feature order within each pair of vectors: the same input gives
+    -- the same distance to the last bit, whatever the threads do. One client x cluster row
+    -- each (an ordered list per client x cluster ran out of memory at 1 M clients).
+    select
+        client_vectors.client_id,
+        client_vectors.as_of_date,
+        centroid_vectors.cluster_id,
+        list_distance(client_vectors.features_z, centroid_vectors.centroids_z) as distance
+    from client_vectors
+    inner join centroid_vectors
+        on client_vectors.feature_names = centroid_vectors.feature_names
 
 ),
 
@@ -78,18 +99,17 @@ ranked as (
 final as (
 
     select
-        nearest.client_id,
-        nearest.as_of_date,
-        nearest.cluster_id,
-        nearest.distance,
-        runner_up.cluster_id as runner_up_cluster_id,
-        runner_up.distance as runner_up_distance
-    from ranked as nearest
-    left join ranked as runner_up
-        on
-            nearest.client_id = runner_up.client_id
-            and runner_up.distance_rank = 2
-    where nearest.distance_rank = 1
+        client_id,
+        as_of_date,
+        any_value(cluster_id) filter (where distance_rank = 1) as cluster_id,
+        any_value(distance) filter (where distance_rank = 1) as distance,
+        any_value(cluster_id) filter (where distance_rank = 2) as runner_up_cluster_id,
+        any_value(distance) filter (where distance_rank = 2) as runner_up_distance
+    from ranked
+    where distance_rank <= 2
+    group by
+        client_id,
+        as_of_date
 
 )
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, isolated_env, kequn, read_csv, write_csv
+from conftest import FIXTURES, isolated_env, kequn, read_csv, write_csv, write_orphan_trades
 
 from kequn.engines import postgres
 from kequn.engines.pg_publish import state_dir
@@ -82,15 +82,7 @@ def test_refused_build_leaves_published_schemas(built: tuple[dict[str, str], Pat
                                                 ) -> None:
     env, raw, _ = built
     before = _published(env)
-    header = read_csv(raw / "trades" / "trades_2025-11-27.csv")[0]
-    rows = []
-    for k in range(300):
-        row = {"trade_id": f"TORPH{k:05d}", "account_id": f"A_UNKNOWN_{k}",
-               "product_code": "600519.SH", "trade_time": "2025-11-27 11:00:00", "side": "B",
-               "quantity": "100", "price": "1600", "amount": "160000", "fee": "5",
-               "channel": "app", "status": "filled", "updated_at": "2025-11-27 11:00:00"}
-        rows.append([row[c] for c in header])
-    write_csv(raw / "trades" / "trades_2099-02-01.csv", header, rows)
+    write_orphan_trades(raw, "trades_2099-02-01.csv")
     proc = kequn("build", "--target", "postgres", "--raw-dir", str(raw), env=env, check=False,
                  timeout=3600)
     assert proc.returncode == 1, proc.stdout + proc.stderr
