@@ -36,6 +36,7 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from kequn import DEFAULT_MEMORY_LIMIT, PROJECT_DIR
 from kequn.state import state_dir
@@ -283,8 +284,9 @@ def _busy_cpu_seconds() -> float:
 
 
 def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
-             position: str) -> dict:
-    """Run one step as a subprocess; sample its process tree's RSS; return its figures."""
+             position: str, server: Any = None) -> dict:
+    """Run one step as a subprocess; sample its process tree's RSS (plus the tree of
+    `server`, a psutil.Process: a database server the step talks to); return its figures."""
     import psutil
 
     logs.mkdir(parents=True, exist_ok=True)
@@ -303,7 +305,7 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                rss = _tree_rss(ps)
+                rss = _tree_rss(ps) + (_tree_rss(server) if server is not None else 0)
                 peak, samples = max(peak, rss), samples + 1
                 now = time.perf_counter()
                 if now >= beat:
@@ -774,6 +776,31 @@ def results_dir(args: argparse.Namespace) -> Path:
     return (args.out or PROJECT_DIR / "benchmarks" / "results").resolve()
 
 
+class Engine:
+    """How the bench builds on one engine: DuckDB (this class: `kequn build --db`), or
+    another (kequn.bench_engines) that overrides these."""
+
+    name = "duckdb"
+    server: Any = None  # a psutil.Process whose tree's memory counts too (a DB server)
+
+    def prepare(self, env: dict[str, str]) -> dict[str, str]:
+        """The environment of the builds (a fresh database where the engine needs one)."""
+        return env
+
+    def build_cmd(self, py: str, raw: Path, db: Path, full: bool) -> list[str]:
+        return [py, "-m", "kequn.cli", "build", "--raw-dir", str(raw), "--db", str(db),
+                *(["--full-refresh"] if full else [])]
+
+    def collect(self, work: Path, before: set[Path], step: str) -> tuple[dict | None, dict]:
+        return collect_build(work, before, step)
+
+    def size_bytes(self, db: Path) -> int:
+        return _dir_bytes(db)
+
+    def suffix(self) -> str:
+        return ""
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """`kequn bench --scale S` (`--series` is kequn.bench_series)."""
     if args.scale <= 0:
@@ -785,9 +812,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def bench_scale(scale: float, *, work: Path | None, raw_dir: Path | None, out: Path,
-                memory_limit: str) -> tuple[int, dict | None]:
+                memory_limit: str, engine: Engine | None = None) -> tuple[int, dict | None]:
     """Measure one scale; returns the exit code and the result (None when nothing ran).
     `work` defaults to warehouse/bench/scale-<S>, `raw_dir` to <work>/raw."""
+    engine = engine or Engine()
     tag = fmt_scale(scale)
     work = (work or PROJECT_DIR / "warehouse" / "bench" / f"scale-{tag}").resolve()
     raw: Path = (raw_dir or work / "raw").resolve()
@@ -860,7 +888,8 @@ def bench_scale(scale: float, *, work: Path | None, raw_dir: Path | None, out: P
     sizes: dict[str, int] = {}
     dbt: dict[str, dict | None] = {}
     out.mkdir(parents=True, exist_ok=True)
-    json_path, png_path = out / f"scale-{tag}.json", out / f"scale-{tag}.png"
+    json_path = out / f"scale-{tag}{engine.suffix()}.json"
+    png_path = json_path.with_suffix(".png")
 
     def assemble(state: str) -> dict:
         """Everything measured so far; written after every step, so a run cut short keeps
@@ -900,6 +929,7 @@ def bench_scale(scale: float, *, work: Path | None, raw_dir: Path | None, out: P
             "failed_steps": failed,
             "skipped_steps": not_run,
             "scale": scale,
+            "engine": engine.name,
             "clients_nominal": int(scale * CLIENTS_PER_SCALE),
             "machine": machine,
             "versions": versions,
@@ -936,12 +966,12 @@ def bench_scale(scale: float, *, work: Path | None, raw_dir: Path | None, out: P
                           "--result", str(limit_json)], env, logs, pos())
             save("running")
             db = work / "kequn.duckdb"
+            env = engine.prepare(env)
             before_builds = _build_dirs(work)
-            steps["full"] = run_step(
-                "full", [py, "-m", "kequn.cli", "build", "--raw-dir", str(raw), "--db",
-                         str(db), "--full-refresh"], env, logs, pos())
+            steps["full"] = run_step("full", engine.build_cmd(py, raw, db, True), env, logs,
+                                     pos(), engine.server)
             # Kept even from a failed build: which models ran, and how long, is the clue.
-            dbt["full"], steps["full"]["build"] = collect_build(work, before_builds, "full")
+            dbt["full"], steps["full"]["build"] = engine.collect(work, before_builds, "full")
             _print_stages(steps["full"])
             save("running")
         else:
@@ -950,7 +980,7 @@ def bench_scale(scale: float, *, work: Path | None, raw_dir: Path | None, out: P
 
         if steps["full"]["status"] == "ok":
             db = work / "kequn.duckdb"
-            sizes["duckdb_after_full_bytes"] = _dir_bytes(db)
+            sizes[f"{engine.name}_after_full_bytes"] = engine.size_bytes(db)
             sizes["landing_after_full_bytes"] = _dir_bytes(_state(work) / "landing")
             # The nightly delivery lands on a snapshot of the extract, so the extract itself
             # stays as generated and can be reused.
@@ -973,13 +1003,13 @@ def bench_scale(scale: float, *, work: Path | None, raw_dir: Path | None, out: P
             if steps["append_day"]["status"] == "ok":
                 before_builds = _build_dirs(work)
                 steps["nightly"] = run_step(
-                    "nightly", [py, "-m", "kequn.cli", "build", "--raw-dir", str(nightly_raw),
-                                "--db", str(db)], env, logs, pos())
-                dbt["nightly"], steps["nightly"]["build"] = collect_build(
+                    "nightly", engine.build_cmd(py, nightly_raw, db, False), env, logs, pos(),
+                    engine.server)
+                dbt["nightly"], steps["nightly"]["build"] = engine.collect(
                     work, before_builds, "nightly")
                 _print_stages(steps["nightly"])
                 if steps["nightly"]["status"] == "ok":
-                    sizes["duckdb_after_nightly_bytes"] = _dir_bytes(db)
+                    sizes[f"{engine.name}_after_nightly_bytes"] = engine.size_bytes(db)
             else:
                 steps["nightly"] = skipped("nightly", "append_day failed", pos())
         else:

@@ -140,6 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", type=Path, default=None,
                     help="folder for scale-<S>.json and .png, and series-<S1>_<S2>_....json "
                          "and .png (default benchmarks/results)")
+    bn.add_argument("--target", default="duckdb", metavar="E1,E2",
+                    help="engines to measure the scale on, in turn, with a side-by-side "
+                         "engines-<S>.json and .png: duckdb, postgres (the private cluster; "
+                         "--scale only) (default duckdb)")
     bn.add_argument("--memory-limit", default=None,
                     help="DuckDB memory limit (default $KEQUN_MEMORY_LIMIT, else 6GB)")
 
@@ -229,6 +233,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_build(args)
     if args.command == "bench":
+        if args.target != "duckdb":
+            from kequn.bench_engines import engines_of, run_engines
+
+            try:
+                names = engines_of(args.target)
+            except ValueError as exc:
+                print(f"kequn bench: {exc}", file=sys.stderr)
+                return 2
+            if args.series:
+                print("kequn bench: --target measures one --scale", file=sys.stderr)
+                return 2
+            return run_engines(args, names)
         if args.series:
             from kequn.bench_series import run_series
 
