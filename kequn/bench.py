@@ -273,6 +273,24 @@ def _last_line(path: Path) -> str:
     return tail[:100]
 
 
+def _tree_cpu(proc: Any) -> float:
+    """CPU seconds of a process, its reaped children (a server's finished backends) and its
+    live descendants: the delta over a step is what the process tree did meanwhile."""
+    import psutil
+
+    try:
+        t = proc.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        children = proc.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            c = child.cpu_times()
+            total += c.user + c.system
+    return total
+
+
 def _busy_cpu_seconds() -> float:
     """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O)."""
     import psutil
@@ -294,6 +312,7 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
     print(f"{position} {name:<10} {STEP_LABELS.get(name, '')} ...", flush=True)
     load = os.getloadavg()[0]
     busy_before = _busy_cpu_seconds()
+    server_before = _tree_cpu(server) if server is not None else None
     start = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=out, stderr=err,
@@ -342,6 +361,9 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], logs: Path,
         # shared machine a step's wall time stretches with this; its CPU time does not.
         "others_cpu_s": round(max(busy - usage.ru_utime - usage.ru_stime, 0.0), 1),
         "cpu_capacity_s": round(wall * (os.cpu_count() or 1), 1),
+        # the database server's CPU meanwhile (its process tree, finished backends included)
+        "server_cpu_s": (None if server_before is None
+                         else round(_tree_cpu(server) - server_before, 1)),
         "stdout_log": str(out_path),
         "stderr_log": str(err_path),
     }

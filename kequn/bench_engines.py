@@ -9,9 +9,9 @@ engines side by side, with the ratios to DuckDB.
 Postgres runs on the private cluster (kequn.engines.postgres; started when it is not
 running) in a database of its own, `kequn_bench_<S>`, dropped and created at the start. Its
 work happens in the server, not in `kequn build`'s process tree: each Postgres step's CPU
-is therefore the step's own plus every other process's meanwhile (`others_cpu_s`: on a
-quiet machine, the server's), and its peak memory includes the server's processes (their
-shared buffers counted once per process: an upper bound).
+is therefore the step's own plus the server's meanwhile (`server_cpu_s`: the postmaster's
+process tree, finished backends included), and its peak memory includes the server's
+processes (their shared buffers counted once per process: an upper bound).
 """
 
 from __future__ import annotations
@@ -107,7 +107,12 @@ def figures(result: dict) -> dict[str, Any]:
         if s.get("status") != "ok":
             out[step] = None
             continue
-        cpu = s["cpu_s"] + (s.get("others_cpu_s", 0.0) if out["engine"] != "duckdb" else 0.0)
+        # the server's own CPU where measured (its process tree), else every other
+        # process's meanwhile (older result files)
+        server = s.get("server_cpu_s")
+        if server is None and out["engine"] != "duckdb":
+            server = s.get("others_cpu_s", 0.0)
+        cpu = s["cpu_s"] + (server or 0.0)
         out[step] = {"wall_s": s["wall_s"], "cpu_s": round(cpu, 1),
                      "peak_gib": round(s["peak_rss_bytes"] / GIB, 2),
                      "stages": (s.get("build") or {}).get("stages")}
