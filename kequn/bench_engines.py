@@ -174,3 +174,17 @@ def run_engines(args: Any, names: list[str]) -> int:
         path = side_by_side(args.scale, results, out)
         print(f"wrote {path} and {path.with_suffix('.png')}")
     return code
+
+
+if __name__ == "__main__":
+    # `python -m kequn.bench_engines scale-1.json scale-1-postgres.json`: the side-by-side
+    # files again from result files of one scale (e.g. engines measured in separate runs)
+    import sys
+
+    found = [json.loads(Path(f).read_text(encoding="utf-8")) for f in sys.argv[1:]]
+    if len(found) < 2 or len({r["scale"] for r in found}) != 1:
+        print("usage: python -m kequn.bench_engines RESULT.json RESULT.json... (one scale)",
+              file=sys.stderr)
+        sys.exit(2)
+    written = side_by_side(found[0]["scale"], found, Path(sys.argv[1]).resolve().parent)
+    print(f"wrote {written} and {written.with_suffix('.png')}")

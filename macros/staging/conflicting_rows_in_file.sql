@@ -77,7 +77,7 @@ conflicts_in_file as (
     left join conflicts_in_file
         on {{ relation }}._source_file = conflicts_in_file._conflict_file
         {%- for k in keys %}
-        and {{ relation }}.{{ k }} is not distinct from conflicts_in_file._conflict_key_{{ loop.index }}
+        and {{ kequn.same_or_both_null(relation ~ '.' ~ k, 'conflicts_in_file._conflict_key_' ~ loop.index) }}
         {%- endfor %}
 {%- endmacro %}
 
@@ -99,6 +99,6 @@ conflicts_in_file as (
 {% macro _same_file_and_key(left, right, keys) -%}
     {{ left }}._source_file = {{ right }}._source_file
     {%- for k in keys %}
-        and {{ left }}.{{ k }} is not distinct from {{ right }}.{{ k }}
+        and {{ kequn.same_or_both_null(left ~ '.' ~ k, right ~ '.' ~ k) }}
     {%- endfor %}
 {%- endmacro %}
