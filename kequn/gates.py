@@ -222,12 +222,8 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
     if has_stg:
         # the version valid on the marts' as-of date, not the latest one: a build
         # `--as-of D` on an extract holding later re-assessments is judged by what held on D
-        stmts.append(
-            "create or replace view client_risk_levels as select c.client_id, c.risk_level "
-            "from wh.staging.stg_brokerage__clients as c, "
-            "(select max(as_of_date) as as_of_date from wh.marts.client_segments) as a "
-            "where cast(c.updated_at as date) <= a.as_of_date "
-            "and (c.valid_to is null or cast(c.valid_to as date) > a.as_of_date)")
+        stmts.append("create or replace view client_risk_levels as "
+                     + client_risk_levels_sql("wh.staging", "wh.marts"))
     else:
         stmts.append("create or replace view client_risk_levels as select "
                      "cast(null as varchar) as client_id, cast(null as varchar) as risk_level "
@@ -244,6 +240,17 @@ def _create_marts_views(mem: MemoryDb, db: Path | None, landed: dict[str, int],
     # a table, not a view: the scan runs once, however GX queries the asset
     mem.run(f"create or replace table pii_value_hits as {scan}")
     return missing
+
+
+def client_risk_levels_sql(staging: str, marts: str) -> str:
+    """Each client's risk level on the marts' as-of date (the suitability check's input):
+    the staging client version valid on that date, not the latest one, so a build `--as-of D`
+    on an extract holding later re-assessments is judged by what held on D."""
+    return ("select c.client_id, c.risk_level "
+            f"from {staging}.stg_brokerage__clients as c, "
+            f"(select max(as_of_date) as as_of_date from {marts}.client_segments) as a "
+            "where cast(c.updated_at as date) <= a.as_of_date "
+            "and (c.valid_to is null or cast(c.valid_to as date) > a.as_of_date)")
 
 
 def _group_catalogue(mem: MemoryDb, db: Path | None) -> list[str]:

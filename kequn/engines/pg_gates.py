@@ -18,7 +18,6 @@ delivery, which holds `id_number` as delivered (DECISIONS.md, "Postgres port: PI
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from kequn.engines.postgres import connect
 from kequn.gates import (
     GateResult,
     MemoryDb,
+    client_risk_levels_sql,
     load_params,
     raw_bounds,
     refuse_missing_marts,
@@ -70,10 +70,9 @@ def _copy_into(cur: Any, mem: MemoryDb, sql: str, name: str, work_dir: Path) -> 
     cur.execute(f"select * from ({sql}) as q limit 0")
     columns = {d.name: _DUCK_TYPES.get(d.type_code, "varchar") for d in cur.description}
     path = work_dir / f"_copy_{name}.csv"
-    buf = io.BytesIO()
-    cur.copy_expert(f"copy ({sql}) to stdout with (format csv, header true)", buf)
     try:
-        path.write_bytes(buf.getvalue())
+        with path.open("wb") as fh:
+            cur.copy_expert(f"copy ({sql}) to stdout with (format csv, header true)", fh)
         spec = "{" + ", ".join(f"{sql_str(c)}: {sql_str(t)}" for c, t in columns.items()) + "}"
         mem.run(f"create or replace table {_q(name)} as select * from read_csv("
                 f"{sql_str(str(path))}, header = true, columns = {spec}, "
@@ -85,7 +84,7 @@ def _copy_into(cur: Any, mem: MemoryDb, sql: str, name: str, work_dir: Path) -> 
 
 def _insert_profile(mem: MemoryDb, table: str, rows: list[tuple]) -> None:
     mem.run(f"create or replace table {table} as {raw_profile_sql_empty(table)} limit 0")
-    if not rows:
+    if not rows:  # a base model with no rows
         return
     values = []
     for row in rows:
@@ -115,9 +114,8 @@ def raw_gate(staging: str, work_dir: Path, thresholds: dict[str, Any],
             bases = _relations(cur, staging)
             for table in RAW_SPEC:
                 columns = bases.get(base_model(table))
-                if columns is None:
-                    _insert_profile(mem, table, [])
-                    mem.run(f"insert into {table} {raw_profile_sql_empty(table)}")
+                if columns is None:  # nothing typed: the profile says every column is absent
+                    mem.run(f"create or replace table {table} as {raw_profile_sql_empty(table)}")
                     continue
                 relation = f"{_q(staging)}.{_q(base_model(table))}"
                 cur.execute(raw_profile_sql(table, relation, columns, dialect="postgres"))
@@ -156,13 +154,8 @@ def marts_gate(schemas: dict[str, str], work_dir: Path, thresholds: dict[str, An
                        "and table_schema not like 'pg\\_%'", "warehouse_columns", work_dir)
             has_clients = "stg_brokerage__clients" in _relations(cur, staging)
             if has_clients and "client_segments" in present:
-                _copy_into(cur, mem, (
-                    "select c.client_id, c.risk_level "
-                    f"from {_q(staging)}.stg_brokerage__clients as c, "
-                    f"(select max(as_of_date) as as_of_date from {_q(marts)}.client_segments) a "
-                    "where cast(c.updated_at as date) <= a.as_of_date "
-                    "and (c.valid_to is null or cast(c.valid_to as date) > a.as_of_date)"),
-                    "client_risk_levels", work_dir)
+                _copy_into(cur, mem, client_risk_levels_sql(_q(staging), _q(marts)),
+                           "client_risk_levels", work_dir)
             else:
                 mem.run("create or replace table client_risk_levels "
                         "(client_id varchar, risk_level varchar)")
